@@ -1,0 +1,135 @@
+"""Command line: ``unmask demo | occlude | prepare | detect | evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from unmask.errors import UnmaskError
+
+
+def _ratio(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO-HI such as 0.1-0.2, got {text!r}") from None
+    if not 0 <= low < high <= 1:
+        raise argparse.ArgumentTypeError(f"need 0 <= LO < HI <= 1, got {text!r}")
+    return low, high
+
+
+def _outputs_must_not_overwrite(inputs: list[Path], outputs: list[Path]) -> None:
+    sources = {path.resolve() for path in inputs}
+    for output in outputs:
+        if output.resolve() in sources:
+            raise UnmaskError(f"{output}: refusing to overwrite an input; choose another output folder")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Detect the astronaut's face, put a synthetic surgical mask on it, fill it, and save a picture."""
+    from unmask.demo import demo
+
+    for line in demo(Path(args.output)):
+        print(line)
+    return 0
+
+
+def run_occlude(args: argparse.Namespace) -> int:
+    """Write ``<name>.png`` (occluded) and ``<name>.mask.png`` (white = hole) for every input image."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from unmask.face import detect_faces
+    from unmask.io import list_images, load_image, save_image
+    from unmask.occlusion import FACE_KINDS, occlude
+
+    inputs = list_images(args.inputs)
+    out_dir = Path(args.output)
+    failures = 0
+    for index, path in enumerate(tqdm(inputs, desc="occlude", unit="img", disable=len(inputs) < 2)):
+        targets = [out_dir / f"{path.stem}.png", out_dir / f"{path.stem}.mask.png"]
+        _outputs_must_not_overwrite(inputs, targets)
+        try:
+            image = load_image(path)
+            rng = np.random.default_rng([args.seed, index])
+            if args.kind in FACE_KINDS:
+                faces = detect_faces(image)
+                if not faces:
+                    raise UnmaskError(f"{path}: no face found (a {args.kind} occlusion needs one)")
+                hole = np.zeros(image.shape[:2], np.uint8)
+                for face in faces:
+                    image, mask = occlude(image, args.kind, rng, face=face)
+                    hole |= mask
+            else:
+                image, hole = occlude(image, args.kind, rng, ratio=args.ratio, border=args.border)
+        except UnmaskError as error:
+            print(f"unmask: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        save_image(targets[0], image)
+        save_image(targets[1], (hole > 0).astype(np.uint8) * 255)
+    print(f"occluded {len(inputs) - failures} of {len(inputs)} images into {out_dir}")
+    return 1 if failures else 0
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    """Align every face of the source folders and write crops, ``manifest.csv`` and ``landmarks.npy``."""
+    from unmask.data.prepare import prepare
+
+    report = prepare(args.sources, args.output, size=args.size, min_score=args.min_score)
+    Path(args.output, "prepare_report.json").write_text(json.dumps(report, indent=2))
+    for name, counts in report.items():
+        print(f"{name:32s} " + "  ".join(f"{key}={value}" for key, value in counts.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``unmask`` argument parser with one sub-command per job."""
+    from unmask.occlusion import KINDS
+
+    parser = argparse.ArgumentParser(prog="unmask", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the whole job on a built-in example photo (offline)")
+    demo.add_argument("-o", "--output", default="unmask-demo", help="output folder (default: unmask-demo)")
+    demo.set_defaults(handler=run_demo)
+
+    occ = commands.add_parser("occlude", help="put synthetic occlusions on photos")
+    occ.add_argument("inputs", nargs="+", help="image files or folders")
+    occ.add_argument("-o", "--output", required=True, help="output folder")
+    occ.add_argument("--kind", required=True, choices=KINDS)
+    occ.add_argument("--ratio", type=_ratio, default=None, help="hole-ratio bucket LO-HI for holes, e.g. 0.1-0.2")
+    occ.add_argument("--border", action=argparse.BooleanOptionalAction, default=None,
+                     help="holes must (--border) or must not (--no-border) touch the image border")
+    occ.add_argument("--seed", type=int, default=0)
+    occ.set_defaults(handler=run_occlude)
+
+    prep = commands.add_parser("prepare", help="detect, align and split face photos for training/evaluation")
+    prep.add_argument("sources", nargs="+", help="source folders (an index.csv with an identity column is used)")
+    prep.add_argument("-o", "--output", required=True, help="output folder")
+    prep.add_argument("--size", type=int, default=256, help="crop size in pixels (default 256)")
+    prep.add_argument("--min-score", type=float, default=0.6, help="face detector score threshold")
+    prep.set_defaults(handler=run_prepare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run one sub-command; user errors print one line and exit with status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except UnmaskError as error:
+        print(f"unmask: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("unmask: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

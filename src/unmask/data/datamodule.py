@@ -1,0 +1,106 @@
+"""Datasets over the prepared manifest with occlusions made on the fly, and the Lightning DataModule."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from unmask.data.manifest import Manifest, face_from_landmarks, read_manifest
+from unmask.occlusion import OcclusionMixture
+
+DEFAULT_WEIGHTS = {
+    "surgical": 3.0, "n95": 1.0, "kn95": 1.0, "cloth": 1.5, "gas": 0.5, "bar": 2.0,
+    "strokes": 1.0, "holes": 1.0, "thick": 0.5, "medium": 0.5, "thin": 0.5,
+}
+OCCLUDED_SETS = ["masked", "paired_prajnasb/with_mask"]  # photos that already wear a real mask: not targets
+
+
+def sample_seed(base_seed: int, index: int) -> int:
+    """A stable per-sample seed, so validation/test sample ``index`` always gets the same occlusion."""
+    digest = hashlib.sha1(f"{base_seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+class OccludedFaces(Dataset):
+    """Aligned face crops from a manifest, each paired with a synthetic occlusion.
+
+    Item: ``(image (3,S,S) float [0,1], mask (1,S,S) float 1 = hole, kind str)``, where ``image`` is the clean
+    crop (the target); the model input is ``image * (1 - mask)``. With ``base_seed=None`` every call draws a new
+    occlusion (training); otherwise the occlusion is fixed per index (validation, test).
+    """
+
+    def __init__(self, manifest: Manifest, size: int, weights: dict[str, float] | None = None,
+                 base_seed: int | None = None, hole_folder: str | Path | None = None) -> None:
+        self.manifest = manifest
+        self.size = size
+        self.mixture = OcclusionMixture(weights or DEFAULT_WEIGHTS, hole_folder=hole_folder)
+        self.base_seed = base_seed
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+        bgr = cv2.imread(str(self.manifest.image_path(index)), cv2.IMREAD_COLOR)
+        image = np.ascontiguousarray(bgr[:, :, ::-1])
+        landmarks = self.manifest.landmarks[index]
+        if image.shape[0] != self.size:
+            landmarks = landmarks * (self.size / image.shape[0])
+            image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        if self.base_seed is None:
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+        else:
+            rng = np.random.default_rng(sample_seed(self.base_seed, index))
+        _, mask, kind = self.mixture(image, face_from_landmarks(landmarks), rng)
+        image_tensor = torch.from_numpy(image).permute(2, 0, 1).float().div(255.0)
+        mask_tensor = torch.from_numpy(mask.astype(np.float32))[None]
+        return image_tensor, mask_tensor, kind
+
+
+class FaceDataModule(L.LightningDataModule):
+    """Lightning DataModule over a folder written by ``unmask prepare``.
+
+    Train/val/test come from the manifest's ``split`` column; photos already wearing a real mask are left out.
+    """
+
+    def __init__(self, data_dir: str, size: int = 128, batch_size: int = 16, num_workers: int = 2,
+                 weights: dict[str, float] | None = None, exclude_sets: list[str] | None = None,
+                 hole_folder: str | None = None, seed: int = 0) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.splits: dict[str, OccludedFaces] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read the manifest and build one dataset per split."""
+        hp = self.hparams
+        manifest = read_manifest(hp.data_dir)
+        exclude = OCCLUDED_SETS if hp.exclude_sets is None else hp.exclude_sets
+        for split in ("train", "val", "test"):
+            self.splits[split] = OccludedFaces(
+                manifest.select(split=split, exclude_sets=exclude), hp.size, hp.weights,
+                base_seed=None if split == "train" else hp.seed, hole_folder=hp.hole_folder,
+            )
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.splits[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
+            num_workers=self.hparams.num_workers, drop_last=shuffle,
+            persistent_workers=self.hparams.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches with fresh random occlusions."""
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches with occlusions fixed per sample."""
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches with occlusions fixed per sample."""
+        return self._loader("test", shuffle=False)

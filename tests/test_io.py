@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from unmask.errors import UnmaskError
+from unmask.io import (
+    as_rgb_uint8,
+    image_to_tensor,
+    list_images,
+    load_image,
+    load_mask,
+    save_image,
+    tensor_to_image,
+)
+
+
+def test_grey_rgba_16bit_and_palette_become_rgb(tmp_path):
+    Image.new("L", (8, 6), 100).save(tmp_path / "grey.png")
+    Image.new("RGBA", (8, 6), (255, 0, 0, 0)).save(tmp_path / "clear.png")
+    Image.fromarray(np.full((6, 8), 65535, np.uint16)).save(tmp_path / "deep.png")
+    Image.new("P", (8, 6), 3).save(tmp_path / "palette.png")
+    assert load_image(tmp_path / "grey.png").shape == (6, 8, 3)
+    assert (load_image(tmp_path / "grey.png") == 100).all()
+    assert (load_image(tmp_path / "clear.png") == 255).all()  # transparent composited on white
+    deep = load_image(tmp_path / "deep.png")
+    assert deep.dtype == np.uint8 and (deep == 255).all()
+    assert load_image(tmp_path / "palette.png").shape == (6, 8, 3)
+
+
+def test_exif_rotation_is_applied(tmp_path):
+    pixels = np.zeros((4, 10, 3), np.uint8)
+    pixels[:, :5] = 255  # left half white
+    image = Image.fromarray(pixels)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    image.save(tmp_path / "rotated.jpg", exif=exif, quality=100)
+    upright = load_image(tmp_path / "rotated.jpg")
+    assert upright.shape == (10, 4, 3)
+    assert upright[:3].mean() > 200 and upright[-3:].mean() < 50  # white half now on top
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"])
+def test_corrupt_files_give_one_line_errors(tmp_path, content):
+    path = tmp_path / "broken.png"
+    path.write_bytes(content)
+    with pytest.raises(UnmaskError) as error:
+        load_image(path)
+    assert "broken.png" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_truncated_jpeg_is_refused(tmp_path, astronaut):
+    Image.fromarray(astronaut).save(tmp_path / "full.jpg")
+    data = (tmp_path / "full.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 3])
+    with pytest.raises(UnmaskError):
+        load_image(tmp_path / "cut.jpg")
+
+
+def test_huge_image_is_refused_before_decoding(tmp_path):
+    Image.new("1", (12_000, 11_000)).save(tmp_path / "bomb.png")
+    with pytest.raises(UnmaskError, match="limit"):
+        load_image(tmp_path / "bomb.png")
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(UnmaskError, match="no such file"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(UnmaskError):
+        list_images([tmp_path / "nowhere"])
+
+
+def test_mask_size_must_match(tmp_path):
+    Image.new("L", (8, 6), 255).save(tmp_path / "mask.png")
+    assert load_mask(tmp_path / "mask.png", (6, 8)).sum() == 48
+    with pytest.raises(UnmaskError, match="mask is 8x6"):
+        load_mask(tmp_path / "mask.png", (7, 8))
+
+
+def test_save_is_atomic_and_keeps_metadata(tmp_path, astronaut):
+    out = save_image(tmp_path / "sub" / "out.png", astronaut, {"unmask": "edited"})
+    assert Image.open(out).text["unmask"] == "edited"
+    assert [p.name for p in out.parent.iterdir()] == ["out.png"]
+    jpeg = save_image(tmp_path / "out.jpg", astronaut, {"unmask": "edited"})
+    assert "unmask=edited" in Image.open(jpeg).getexif()[0x010E]
+    with pytest.raises(UnmaskError):
+        save_image(tmp_path / "out.xyz", astronaut)
+
+
+def test_coercion_round_trips(astronaut):
+    tensor = image_to_tensor(astronaut)
+    assert tensor.shape == (1, 3, 512, 512) and tensor.max() <= 1
+    assert np.array_equal(tensor_to_image(tensor), astronaut)
+    assert np.array_equal(as_rgb_uint8(Image.fromarray(astronaut)), astronaut)
+    assert np.array_equal(as_rgb_uint8(tensor), astronaut)
+    assert np.array_equal(as_rgb_uint8(astronaut.astype(np.float32) / 255), astronaut)
+    assert as_rgb_uint8(np.zeros((5, 5), np.uint8)).shape == (5, 5, 3)
+    with pytest.raises(UnmaskError):
+        as_rgb_uint8(torch.zeros(2, 3, 4, 4))
