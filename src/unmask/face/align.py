@@ -1,0 +1,154 @@
+"""Similarity alignment of a face to a canonical, upright crop, and the exact way back to the photo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from unmask.face.types import Face
+
+# Canonical 5-point template in unit coordinates of a square crop (x right, y down): image-left eye,
+# image-right eye, nose tip, image-left mouth corner, image-right mouth corner. It is the ArcFace 112x112
+# template scaled by 0.7 about the centre and shifted up by 0.0325, so the eyes sit at y = 0.44 and the crop
+# holds the whole face: on real faces the chin lands near y = 0.85 (95% below 0.875), the jaw spans
+# x ~ 0.25..0.75 and the brows sit near y = 0.37, leaving forehead and some hair above.
+TEMPLATE_5 = np.array(
+    [
+        [0.3893, 0.4406],
+        [0.6096, 0.4394],
+        [0.5002, 0.5659],
+        [0.4097, 0.6948],
+        [0.5921, 0.6938],
+    ],
+    dtype=np.float64,
+)
+
+
+@dataclass
+class AlignedFace:
+    """An upright face crop and the transforms that relate it to the original photo.
+
+    image: (S, S, 3) uint8 crop.  matrix: (2, 3) original -> aligned.  inverse: (2, 3) aligned -> original.
+    size: S.  source_shape: (H, W) of the original.
+    coverage: fraction of the crop that lies inside the original.
+    """
+
+    image: np.ndarray
+    matrix: np.ndarray
+    inverse: np.ndarray
+    size: int
+    source_shape: tuple[int, int]
+    coverage: float
+
+
+def similarity_matrix(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, scale, translation; Umeyama) mapping (N, 2) source onto target.
+
+    Returns the (2, 3) float64 matrix M with target ~ M @ [x, y, 1].
+    """
+    src = np.asarray(source, dtype=np.float64)
+    dst = np.asarray(target, dtype=np.float64)
+    src_mean, dst_mean = src.mean(0), dst.mean(0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    covariance = dst_c.T @ src_c / len(src)
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[1, 1] = -1.0
+    rotation = u @ sign @ vt
+    variance = (src_c**2).sum() / len(src)
+    scale = float(np.trace(np.diag(singular) @ sign) / max(variance, 1e-12))
+    matrix = np.empty((2, 3))
+    matrix[:, :2] = scale * rotation
+    matrix[:, 2] = dst_mean - matrix[:, :2] @ src_mean
+    return matrix
+
+
+def invert_matrix(matrix: np.ndarray) -> np.ndarray:
+    """Exact inverse of a (2, 3) affine matrix, as (2, 3) float64."""
+    return cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+
+
+def warp_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a (2, 3) affine matrix to (..., 2) points; returns float64 points of the same shape."""
+    points = np.asarray(points, dtype=np.float64)
+    matrix = np.asarray(matrix, dtype=np.float64)
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def template_matrix(keypoints: np.ndarray, size: int, template: np.ndarray = TEMPLATE_5) -> np.ndarray:
+    """(2, 3) similarity mapping the (5, 2) keypoints of a photo onto ``template * size``."""
+    return similarity_matrix(keypoints, np.asarray(template, dtype=np.float64) * size)
+
+
+def align_face(
+    image: np.ndarray, face: Face, size: int = 256, border: int = cv2.BORDER_REFLECT_101
+) -> AlignedFace:
+    """Warp the face into an upright (size, size, 3) crop with its keypoints on ``TEMPLATE_5 * size``.
+
+    image: (H, W, 3) uint8 RGB.  border: OpenCV border mode for the parts of the crop outside the photo.
+    """
+    matrix = template_matrix(face.keypoints, size)
+    crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
+    inside = cv2.warpAffine(
+        np.ones(image.shape[:2], np.float32),
+        matrix,
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+    return AlignedFace(
+        image=crop,
+        matrix=matrix,
+        inverse=invert_matrix(matrix),
+        size=size,
+        source_shape=(int(image.shape[0]), int(image.shape[1])),
+        coverage=float(inside.mean()),
+    )
+
+
+def transform_face(face: Face, matrix: np.ndarray) -> Face:
+    """Map every coordinate of a Face through a (2, 3) affine matrix (the box becomes its corners' bounds)."""
+    x0, y0, x1, y1 = np.asarray(face.box, dtype=np.float64)
+    corners = warp_points(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), matrix)
+    return Face(
+        box=np.concatenate([corners.min(0), corners.max(0)]),
+        score=face.score,
+        keypoints=warp_points(face.keypoints, matrix),
+        landmarks=warp_points(face.landmarks, matrix),
+        mesh=None if face.mesh is None else warp_points(face.mesh, matrix),
+    )
+
+
+def unwarp(aligned_image: np.ndarray, aligned: AlignedFace) -> tuple[np.ndarray, np.ndarray]:
+    """Map an aligned crop (S, S) or (S, S, C) back to the photo frame with the exact inverse transform.
+
+    Returns the image (H, W) or (H, W, C) in the crop's dtype, zero where the crop does not reach, and a
+    float32 validity mask (H, W) in [0, 1] saying where the crop covers the photo.
+    """
+    height, width = aligned.source_shape
+    channels = [aligned_image] if aligned_image.ndim == 2 else np.moveaxis(aligned_image, 2, 0)
+    planes = [
+        cv2.warpAffine(
+            np.ascontiguousarray(plane),
+            aligned.inverse,
+            (width, height),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+        for plane in channels
+    ]
+    image = planes[0] if aligned_image.ndim == 2 else np.stack(planes, axis=2)
+    validity = cv2.warpAffine(
+        np.ones(aligned_image.shape[:2], np.float32),
+        aligned.inverse,
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+    return image, validity

@@ -1,0 +1,183 @@
+"""Face detection (YuNet), dense landmarks (MediaPipe FaceMesh) and the 68 iBUG points derived from them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from importlib import resources
+
+import cv2
+import numpy as np
+
+from unmask.errors import UnmaskError
+from unmask.face.align import TEMPLATE_5, invert_matrix, template_matrix, warp_points
+from unmask.face.types import Face
+
+YUNET_FILE = "face_detection_yunet_2026may.onnx"
+MEAN_SHAPE_FILE = "mean_landmarks68.npy"
+DETECT_MIN_SIDE, DETECT_MAX_SIDE = 320, 640  # images are rescaled so the longer side falls in this range
+PADDINGS = ((0.25, cv2.BORDER_CONSTANT), (0.25, cv2.BORDER_REPLICATE))  # retries for tight face crops
+MESH_SIZE = 256  # side of the upright crop FaceMesh sees (face laid out as in TEMPLATE_5)
+MESH_ZOOMS = (1.0, 0.8)  # face scale in that crop, relative to TEMPLATE_5; the second is a retry
+MESH_EYE_TOLERANCE = 0.35  # mesh eyes must land within this fraction of the eye distance from YuNet's eyes
+
+# MediaPipe FaceMesh (468) index of each of the 68 iBUG landmarks, image-left side first.
+MESH_TO_IBUG68 = np.array(
+    [127, 234, 93, 132, 58, 136, 150, 176, 152, 400, 379, 365, 288, 361, 323, 454, 356,  # jaw
+     70, 63, 105, 66, 107, 336, 296, 334, 293, 300,  # brows
+     168, 197, 5, 4, 75, 97, 2, 326, 305,  # nose bridge, nose bottom
+     33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,  # eyes
+     61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,  # outer lips
+     78, 82, 13, 312, 308, 317, 14, 87],  # inner lips
+    dtype=np.int64,
+)  # fmt: skip
+
+
+def _asset(name: str) -> str:
+    """Filesystem path of a file shipped in unmask/assets."""
+    return str(resources.files("unmask") / "assets" / name)
+
+
+@cache
+def _yunet() -> cv2.FaceDetectorYN:
+    """The YuNet detector, created once (score threshold 0 here: filtering happens in detect_faces)."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        return cv2.FaceDetectorYN.create(
+            _asset(YUNET_FILE), "", (DETECT_MAX_SIDE, DETECT_MAX_SIDE), 0.3, 0.3, 5000
+        )
+    except cv2.error as error:
+        raise UnmaskError(f"cannot load the face detector {YUNET_FILE}: {error}") from None
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+@contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence writes to file descriptor 2 (MediaPipe's native absl/TFLite logging) inside the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@cache
+def _face_mesh():
+    """MediaPipe FaceMesh in static-image mode, created once on first use with native logging turned down."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _quiet_native_stderr():
+        import mediapipe as mp
+
+        return mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True, max_num_faces=1, refine_landmarks=False, min_detection_confidence=0.3
+        )
+
+
+@cache
+def mean_shape() -> np.ndarray:
+    """(68, 2) mean iBUG landmarks in the unit frame of the TEMPLATE_5 crop (scripts/build_mean_shape.py)."""
+    return np.load(_asset(MEAN_SHAPE_FILE)).astype(np.float64)
+
+
+def _yunet_pass(bgr: np.ndarray, pad: float, border: int) -> np.ndarray:
+    """Run YuNet once on a padded, rescaled copy of a BGR image; returns (N, 15) rows in original pixels."""
+    offset = 0
+    if pad > 0:
+        offset = int(round(pad * max(bgr.shape[:2])))
+        bgr = cv2.copyMakeBorder(bgr, offset, offset, offset, offset, border, value=(127, 127, 127))
+    height, width = bgr.shape[:2]
+    longest = max(height, width)
+    scale = float(np.clip(longest, DETECT_MIN_SIDE, DETECT_MAX_SIDE)) / longest
+    if scale != 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    detector = _yunet()
+    detector.setInputSize((bgr.shape[1], bgr.shape[0]))
+    _, found = detector.detect(bgr)
+    if found is None:
+        return np.zeros((0, 15))
+    rows = found[:, :15].astype(np.float64)
+    rows[:, :14] /= scale
+    rows[:, [0, 1]] -= offset
+    rows[:, 4:14] -= offset
+    return rows
+
+
+def _mesh_landmarks(image: np.ndarray, keypoints: np.ndarray) -> np.ndarray | None:
+    """(468, 2) FaceMesh points in image pixels, from an upright crop set by the keypoints; None on failure.
+
+    The crop is tried at each of MESH_ZOOMS (face size relative to TEMPLATE_5); a mesh whose eyes are far from
+    the keypoints' eyes is rejected (it landed on another face or fitted poorly).
+    """
+    for zoom in MESH_ZOOMS:
+        template = 0.5 + (TEMPLATE_5 - 0.5) * zoom
+        matrix = template_matrix(keypoints, MESH_SIZE, template)
+        crop = cv2.warpAffine(
+            image, matrix, (MESH_SIZE, MESH_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        mesh_model = _face_mesh()
+        with _quiet_native_stderr():
+            result = mesh_model.process(crop)
+        if not result.multi_face_landmarks:
+            continue
+        points = np.array([(p.x, p.y) for p in result.multi_face_landmarks[0].landmark], dtype=np.float64)
+        points = points[:468] * MESH_SIZE
+        mesh_eyes = np.stack([points[[33, 133]].mean(0), points[[362, 263]].mean(0)])
+        template_eyes = template[:2] * MESH_SIZE
+        eye_distance = np.linalg.norm(template_eyes[1] - template_eyes[0])
+        if np.linalg.norm(mesh_eyes - template_eyes, axis=1).max() <= MESH_EYE_TOLERANCE * eye_distance:
+            return warp_points(points, invert_matrix(matrix))
+    return None
+
+
+def fit_mean_shape(keypoints: np.ndarray) -> np.ndarray:
+    """(68, 2) mean iBUG shape placed by the similarity that maps TEMPLATE_5 onto the (5, 2) keypoints."""
+    return warp_points(mean_shape(), invert_matrix(template_matrix(keypoints, 1)))
+
+
+def detect_faces(image: np.ndarray, min_score: float = 0.6, max_faces: int | None = None) -> list[Face]:
+    """Find faces in an RGB uint8 image (H, W, 3); returns Faces sorted by box area, largest first.
+
+    Each Face has the YuNet box and 5 keypoints, 468 FaceMesh points when the mesh fits (else ``mesh=None``)
+    and 68 iBUG landmarks taken from the mesh or, failing that, the mean shape fitted to the keypoints.
+    Tight face crops are retried with a padded border; faces covered by masks or bars are still found.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise UnmaskError(f"detect_faces expects an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    bgr = np.ascontiguousarray(image[..., ::-1])
+    rows = np.zeros((0, 15))
+    for pad, border in ((0.0, cv2.BORDER_CONSTANT), *PADDINGS):
+        rows = _yunet_pass(bgr, pad, border)
+        rows = rows[rows[:, 14] >= min_score]
+        if len(rows):
+            break
+    rows = rows[np.argsort(-(rows[:, 2] * rows[:, 3]), kind="stable")]
+    if max_faces is not None:
+        rows = rows[:max_faces]
+    faces = []
+    for row in rows:
+        x, y, w, h = row[:4]
+        keypoints = row[4:14].reshape(5, 2)
+        mesh = _mesh_landmarks(image, keypoints)
+        landmarks = mesh[MESH_TO_IBUG68] if mesh is not None else fit_mean_shape(keypoints)
+        faces.append(
+            Face(
+                box=np.array([x, y, x + w, y + h]),
+                score=float(row[14]),
+                keypoints=keypoints,
+                landmarks=landmarks,
+                mesh=mesh,
+            )
+        )
+    return faces

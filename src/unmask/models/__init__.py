@@ -1,0 +1,6 @@
+"""Inpainting models; importing this package registers every model with the registry."""
+
+from unmask.models import classical, deepfill  # noqa: F401  (registers every model)
+from unmask.models.registry import create_model, list_models, register_model
+
+__all__ = ["create_model", "list_models", "register_model"]

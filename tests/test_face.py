@@ -1,0 +1,182 @@
+"""Face detection, landmarks and alignment on the astronaut, a painted-on mask and real photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from unmask.face import (
+    CHIN,
+    EYE_LEFT,
+    EYE_RIGHT,
+    JAW,
+    MOUTH_OUTER,
+    NOSE_TIP,
+    Face,
+    align_face,
+    detect_faces,
+    transform_face,
+    unwarp,
+    warp_points,
+)
+from unmask.face import detect as detect_module
+from unmask.face.align import TEMPLATE_5
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+REAL_PHOTOS = [
+    "faces_hq/celebatest_182760.jpg",
+    "faces/chandrika_0_0_aidai_0014.jpg",
+    "faces_celeba_fm12k/test_1000_png.jpg",
+    "masked/chandrika_0_0_0066ichXly3gbb630i4w6j30u00tzjtk.jpg",
+    "masked/chandrika_0_0_0_copy_80.jpg",
+    "paired_prajnasb/with_mask/101.jpg",
+]
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def astronaut_face(astronaut: np.ndarray) -> Face:
+    faces = detect_faces(astronaut)
+    assert len(faces) == 1
+    return faces[0]
+
+
+def assert_sane_layout(face: Face) -> None:
+    """Eyes above nose above mouth above chin, image-left eye left of image-right eye, jaw left to right."""
+    lm = face.landmarks
+    assert lm.shape == (68, 2) and np.isfinite(lm).all()
+    eye_left, eye_right = face.eye_centers()
+    eye_y = (eye_left[1] + eye_right[1]) / 2
+    assert eye_left[0] < eye_right[0]
+    assert eye_y < lm[NOSE_TIP, 1] < lm[MOUTH_OUTER, 1].mean() < lm[CHIN, 1]
+    assert lm[JAW][0, 0] < lm[CHIN, 0] < lm[JAW][-1, 0]
+    assert lm[36, 0] < lm[39, 0] and lm[48, 0] < lm[54, 0]
+    assert face.keypoints.shape == (5, 2) and face.box.shape == (4,)
+    assert face.mesh is None or face.mesh.shape == (468, 2)
+
+
+def test_astronaut_face_and_landmarks(astronaut_face: Face) -> None:
+    face = astronaut_face
+    x0, y0, x1, y1 = face.box
+    assert 160 < x0 < 200 and 250 < x1 < 290 and 45 < y0 < 85 and 155 < y1 < 195
+    assert face.score > 0.8 and face.mesh is not None
+    assert_sane_layout(face)
+    # Landmarks agree with the detector's keypoints.
+    assert np.linalg.norm(face.landmarks[NOSE_TIP] - face.keypoints[2]) < 10
+    assert np.linalg.norm(face.eye_centers() - face.keypoints[:2], axis=1).max() < 8
+
+
+def test_astronaut_with_painted_mask(astronaut: np.ndarray, astronaut_face: Face) -> None:
+    lm = astronaut_face.landmarks
+    polygon = np.concatenate([lm[2:15], lm[[28]]]).round().astype(np.int32)
+    masked = astronaut.copy()
+    cv2.fillPoly(masked, [polygon], (200, 225, 245))
+    cv2.polylines(masked, [polygon], True, (90, 140, 220), 3)
+    faces = detect_faces(masked)
+    assert len(faces) == 1
+    face = faces[0]
+    assert_sane_layout(face)
+    nose = tuple(map(float, face.landmarks[NOSE_TIP]))
+    assert cv2.pointPolygonTest(polygon.astype(np.float32), nose, False) > 0
+    eye_distance = np.linalg.norm(np.subtract(*astronaut_face.eye_centers()))
+    assert (
+        np.linalg.norm(face.eye_centers() - astronaut_face.eye_centers(), axis=1).max() < 0.3 * eye_distance
+    )
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared data folder is absent")
+@pytest.mark.parametrize("name", REAL_PHOTOS)
+def test_real_photos(name: str) -> None:
+    path = SHARED / name
+    if not path.is_file():
+        pytest.skip(f"{name} is absent")
+    image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    faces = detect_faces(image, max_faces=1)
+    assert len(faces) == 1
+    assert_sane_layout(faces[0])
+    x0, y0, x1, y1 = faces[0].box
+    eyes = faces[0].eye_centers()
+    assert ((eyes > [x0, y0]) & (eyes < [x1, y1])).all()
+
+
+def test_mean_shape_fallback(astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(detect_module, "_mesh_landmarks", lambda image, keypoints: None)
+    faces = detect_faces(astronaut)
+    assert len(faces) == 1 and faces[0].mesh is None
+    assert_sane_layout(faces[0])
+    assert np.linalg.norm(faces[0].eye_centers() - faces[0].keypoints[:2], axis=1).max() < 8
+
+
+def test_flat_grey_has_no_face() -> None:
+    assert detect_faces(np.full((240, 320, 3), 128, np.uint8)) == []
+
+
+@pytest.mark.parametrize("size", [128, 256])
+def test_aligned_eyes_at_template(astronaut: np.ndarray, astronaut_face: Face, size: int) -> None:
+    aligned = align_face(astronaut, astronaut_face, size=size)
+    assert aligned.image.shape == (size, size, 3) and aligned.image.dtype == np.uint8
+    assert aligned.coverage == pytest.approx(1.0)
+    local = transform_face(astronaut_face, aligned.matrix)
+    eyes = np.stack([local.landmarks[EYE_LEFT].mean(0), local.landmarks[EYE_RIGHT].mean(0)])
+    assert np.abs(eyes - TEMPLATE_5[:2] * size).max() < 0.03 * size
+    assert np.abs(local.keypoints - TEMPLATE_5 * size).max() < 0.05 * size
+    assert local.landmarks[CHIN, 1] < 0.95 * size and (local.landmarks[JAW] > 0).all()
+    assert (local.landmarks[JAW] < size).all()
+
+
+def test_points_round_trip(astronaut_face: Face) -> None:
+    aligned = align_face(np.zeros((512, 512, 3), np.uint8), astronaut_face, size=256)
+    points = astronaut_face.landmarks
+    back = warp_points(warp_points(points, aligned.matrix), aligned.inverse)
+    np.testing.assert_allclose(back, points, atol=1e-3)
+    restored = transform_face(transform_face(astronaut_face, aligned.matrix), aligned.inverse)
+    np.testing.assert_allclose(restored.keypoints, astronaut_face.keypoints, atol=1e-3)
+
+
+def blob_centre(image: np.ndarray) -> np.ndarray:
+    """Intensity-weighted centroid (x, y) of a single-channel image."""
+    ys, xs = np.mgrid[: image.shape[0], : image.shape[1]]
+    weight = image.astype(np.float64)
+    return np.array([(xs * weight).sum(), (ys * weight).sum()]) / weight.sum()
+
+
+def test_image_round_trip(astronaut: np.ndarray, astronaut_face: Face) -> None:
+    # A small bright blob at each landmark lands where warp_points says, and comes back within 1 px.
+    for index in (36, NOSE_TIP, 54, CHIN):
+        spot = np.zeros(astronaut.shape, np.uint8)
+        centre = astronaut_face.landmarks[index]
+        cv2.circle(spot, tuple(int(v) for v in centre.round()), 3, (255, 255, 255), -1)
+        true_centre = blob_centre(spot[..., 0])
+        aligned = align_face(spot, astronaut_face, size=256)
+        expected = warp_points(true_centre, aligned.matrix)
+        assert np.linalg.norm(blob_centre(aligned.image[..., 0]) - expected) < 1.0
+        restored, validity = unwarp(aligned.image, aligned)
+        assert restored.shape == astronaut.shape and validity.shape == astronaut.shape[:2]
+        assert np.linalg.norm(blob_centre(restored[..., 0]) - true_centre) < 1.0
+    # Photo content survives the round trip inside the face; the validity mask covers the face and no corners.
+    aligned = align_face(astronaut, astronaut_face, size=256)
+    restored, validity = unwarp(aligned.image, aligned)
+    x0, y0, x1, y1 = astronaut_face.box.round().astype(int)
+    assert (validity[y0:y1, x0:x1] > 0.999).all() and validity[0, 0] == 0 and validity[-1, -1] == 0
+    difference = np.abs(restored[y0:y1, x0:x1].astype(int) - astronaut[y0:y1, x0:x1].astype(int))
+    assert difference.mean() < 6
+    single, _ = unwarp(aligned.image[..., :1].astype(np.float32), aligned)
+    assert single.shape == (*astronaut.shape[:2], 1)
+
+
+def test_tight_crop_is_padded_and_found() -> None:
+    image = data.astronaut()[50:190, 165:285]  # the face fills the frame
+    faces = detect_faces(image)
+    assert len(faces) == 1
+    assert_sane_layout(faces[0])
+    aligned = align_face(image, faces[0], size=128)
+    assert 0.2 < aligned.coverage < 1.0
