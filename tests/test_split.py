@@ -45,7 +45,7 @@ def test_identities_and_twins_stay_on_one_side(tmp_path):
     _write_index(paired, [{"id": str(i), "without_mask_src": f"raw/p{i}_0.jpg"} for i in range(5)])
     images = scan_source(faces) + scan_source(paired)
     labels = group_labels([image.keys for image in images])
-    split = {(image.source_set, image.path.name): split_of(label) for image, label in zip(images, labels)}
+    split = {(image.source_set, image.path.name): split_of(label) for image, label in zip(images, labels, strict=True)}
     for person in range(20):
         assert len({split[("faces", f"p{person}_{shot}.jpg")] for shot in range(3)}) == 1
     for i in range(5):

@@ -1,4 +1,4 @@
-"""Command line: ``unmask demo | occlude | prepare | detect | evaluate``."""
+"""Command line: ``unmask demo | occlude | prepare | detect | train | evaluate``."""
 
 from __future__ import annotations
 
@@ -86,6 +86,45 @@ def run_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_detect(args: argparse.Namespace) -> int:
+    """Write ``<name>.mask.png`` (white = occluded, union over all faces) for every input photo."""
+    from tqdm import tqdm
+
+    from unmask.face.segment import find_occlusions
+    from unmask.io import list_images, load_image, save_image
+
+    inputs = list_images(args.inputs)
+    out_dir = Path(args.output)
+    failures = 0
+    for path in tqdm(inputs, desc="detect", unit="img", disable=len(inputs) < 2):
+        target = out_dir / f"{path.stem}.mask.png"
+        _outputs_must_not_overwrite(inputs, [target])
+        try:
+            mask, faces = find_occlusions(load_image(path))
+            if not faces:
+                raise UnmaskError(f"{path}: no face found")
+        except UnmaskError as error:
+            print(f"unmask: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        save_image(target, mask * 255)
+        print(f"{path.name}: {len(faces)} face(s), {mask.mean():.1%} of the photo occluded")
+    return 1 if failures else 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train or resume one model from a YAML config."""
+    from unmask.train.run import load_config, train
+
+    config = load_config(args.config, {
+        "trainer.max_steps": args.max_steps, "data.batch_size": args.batch_size, "data.data_dir": args.data,
+        "trainer.devices": args.devices, "trainer.num_nodes": args.num_nodes, "run_dir": args.run_dir,
+    })
+    run_dir = train(config, resume=args.resume)
+    print(f"run folder: {run_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``unmask`` argument parser with one sub-command per job."""
     from unmask.occlusion import KINDS
@@ -113,6 +152,26 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--size", type=int, default=256, help="crop size in pixels (default 256)")
     prep.add_argument("--min-score", type=float, default=0.6, help="face detector score threshold")
     prep.set_defaults(handler=run_prepare)
+
+    det = commands.add_parser("detect", help="find face masks and eye bars; write one mask per photo")
+    det.add_argument("inputs", nargs="+", help="image files or folders")
+    det.add_argument("-o", "--output", required=True, help="output folder")
+    det.set_defaults(handler=run_detect)
+
+    tr = commands.add_parser("train", help="train an inpainting model from a YAML config (Lightning)")
+    tr.add_argument("--config", required=True, help="e.g. configs/train/deepfill_cpu.yaml")
+    tr.add_argument("--resume", default=None, help="'last' (the run's last checkpoint) or a checkpoint path")
+    tr.add_argument("--devices", type=int, default=None, help="number of GPUs (DDP when more than one)")
+    tr.add_argument("--num-nodes", type=int, default=None)
+    tr.add_argument("--max-steps", type=int, default=None)
+    tr.add_argument("--batch-size", type=int, default=None)
+    tr.add_argument("--data", default=None, help="prepared data folder (overrides data.data_dir)")
+    tr.add_argument("--run-dir", default=None, help="run folder (overrides run_dir)")
+    tr.set_defaults(handler=run_train)
+
+    from unmask.eval.cli import add_evaluate_parser
+
+    add_evaluate_parser(commands)
     return parser
 
 

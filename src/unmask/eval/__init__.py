@@ -1,0 +1,1 @@
+"""Evaluation: per-image metrics, hole-ratio buckets and the bucketed harness behind ``unmask evaluate``."""

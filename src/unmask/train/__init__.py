@@ -1,0 +1,1 @@
+"""Training: the Lightning GAN module, callbacks and the ``unmask train`` runner."""

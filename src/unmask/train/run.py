@@ -1,0 +1,78 @@
+"""``unmask train``: build the data, the GAN module and a Lightning Trainer from one YAML config."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from unmask.data.datamodule import FaceDataModule
+from unmask.errors import UnmaskError
+from unmask.train.callbacks import RngState, SampleGrid
+from unmask.train.module import InpaintingGAN
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read a training YAML and apply dotted-key overrides such as ``{"data.batch_size": 4}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UnmaskError(f"{path}: no such config")
+    config = yaml.safe_load(path.read_text())
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = config
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return config
+
+
+def resolve_resume(resume: str | None, run_dir: Path) -> str | None:
+    """``last`` -> the run's last checkpoint if any; a path is checked; None starts fresh."""
+    if resume is None:
+        return None
+    if resume == "last":
+        last = run_dir / "checkpoints" / "last.ckpt"
+        return str(last) if last.is_file() else None
+    if not Path(resume).is_file():
+        raise UnmaskError(f"{resume}: no such checkpoint")
+    return resume
+
+
+def train(config: dict[str, Any], resume: str | None = None) -> Path:
+    """Train (or resume) one run; the run folder holds the resolved config, checkpoints and sample grids."""
+    config = copy.deepcopy(config)
+    run_dir = Path(config["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    L.seed_everything(int(config.get("seed", 0)), workers=True)
+    data = FaceDataModule(**config["data"])
+    module = InpaintingGAN(**config["model"])
+    trainer_cfg = dict(config.get("trainer", {}))
+    devices = trainer_cfg.pop("devices", 1)
+    gpu = torch.cuda.is_available()
+    trainer = L.Trainer(
+        default_root_dir=str(run_dir),
+        accelerator="gpu" if gpu else "cpu",
+        devices=devices,
+        strategy="ddp" if gpu and int(devices) > 1 or int(trainer_cfg.get("num_nodes", 1)) > 1 else "auto",
+        precision=trainer_cfg.pop("precision", "bf16-mixed" if gpu else "32-true"),
+        callbacks=[
+            ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
+                            every_n_train_steps=int(config.get("checkpoint_every", 500))),
+            SampleGrid(run_dir / "samples", every=int(config.get("sample_every", 500))),
+            RngState(),
+        ],
+        logger=L.pytorch.loggers.CSVLogger(str(run_dir), name="logs"),
+        **trainer_cfg,
+    )
+    trainer.fit(module, datamodule=data, ckpt_path=resolve_resume(resume, run_dir))
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    return run_dir
