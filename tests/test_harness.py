@@ -49,11 +49,24 @@ class _Constant(nn.Module):
         return self.picture.expand_as(image)
 
 
-if "test_harness_oracle" not in list_models():
-    register_model("test_harness_oracle")(
-        lambda: _Constant(torch.from_numpy(PICTURE).permute(2, 0, 1)[None].float() / 255)
-    )
-    register_model("test_harness_zeros")(lambda: _Constant(torch.zeros(1, 3, 1, 1)))
+@pytest.fixture(scope="module", autouse=True)
+def _test_models():
+    """Register the oracle and zero models for this module only, so registry walks elsewhere never see them."""
+    from unmask.models import registry
+
+    builders = {
+        "test_harness_oracle": lambda: _Constant(
+            torch.from_numpy(PICTURE).permute(2, 0, 1)[None].float() / 255
+        ),
+        "test_harness_zeros": lambda: _Constant(torch.zeros(1, 3, 1, 1)),
+    }
+    for name, builder in builders.items():
+        if name not in list_models():
+            register_model(name)(builder)
+    yield
+    for name in builders:
+        registry._BUILDERS.pop(name, None)
+
 
 MODELS = ["test_harness_oracle", "telea", "test_harness_zeros"]
 

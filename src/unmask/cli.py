@@ -1,4 +1,4 @@
-"""Command line: ``unmask demo | occlude | prepare | detect | train | evaluate``."""
+"""Command line: ``unmask demo | remove | occlude | prepare | detect | train | evaluate``."""
 
 from __future__ import annotations
 
@@ -75,6 +75,45 @@ def run_occlude(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def run_remove(args: argparse.Namespace) -> int:
+    """Remove occlusions from every input; results go to ``OUTDIR/<name>.<ext>``; finished files are skipped."""
+    from tqdm import tqdm
+
+    from unmask.io import list_images, load_image, load_mask, save_image
+    from unmask.pipeline import Unmasker
+
+    inputs = list_images(args.inputs)
+    if args.mask != "auto" and len(inputs) != 1:
+        raise UnmaskError("--mask PATH works with one input image; use --mask auto for many")
+    out_dir = Path(args.output)
+    unmasker = Unmasker(args.model)
+    failures = done = 0
+    for path in tqdm(inputs, desc="remove", unit="img", disable=len(inputs) < 2):
+        target = out_dir / path.name
+        _outputs_must_not_overwrite(inputs, [target])
+        if target.is_file():
+            continue  # finished in an earlier run: resume
+        try:
+            image = load_image(path)
+            mask = None if args.mask == "auto" else load_mask(args.mask, image.shape)
+            result = unmasker(image, mask=mask)
+        except UnmaskError as error:
+            print(f"unmask: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        ys, xs = result.mask.nonzero()
+        region = f"{xs.min()},{ys.min()},{xs.max() + 1},{ys.max() + 1}" if len(xs) else "none"
+        metadata = {"unmask": f"edited by unmask: the face region inside the box {region} (x0,y0,x1,y1) was "
+                              f"synthesized by the {args.model} model and is not the real face",
+                    "unmask_model": args.model, "unmask_region": region}
+        if args.save_mask:
+            save_image(out_dir / f"{path.stem}.mask.png", result.mask * 255)
+        save_image(target, result.image, metadata)
+        done += 1
+    print(f"wrote {done} image(s) to {out_dir}" + (f"; {failures} failed" if failures else ""))
+    return 1 if failures else 0
+
+
 def run_prepare(args: argparse.Namespace) -> int:
     """Align every face of the source folders and write crops, ``manifest.csv`` and ``landmarks.npy``."""
     from unmask.data.prepare import prepare
@@ -145,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="holes must (--border) or must not (--no-border) touch the image border")
     occ.add_argument("--seed", type=int, default=0)
     occ.set_defaults(handler=run_occlude)
+
+    rem = commands.add_parser("remove", help="remove face masks / bars / a given hole and paint the face back")
+    rem.add_argument("inputs", nargs="+", help="image files or folders")
+    rem.add_argument("-o", "--output", required=True, help="output folder (inputs are never overwritten)")
+    rem.add_argument("--mask", default="auto", help="'auto' (find masks and eye bars) or a mask image, white = hole")
+    rem.add_argument("--model", default="deepfill", help="a model name (see `unmask.models.list_models()`)")
+    rem.add_argument("--save-mask", action="store_true", help="also write <name>.mask.png of what was filled")
+    rem.set_defaults(handler=run_remove)
 
     prep = commands.add_parser("prepare", help="detect, align and split face photos for training/evaluation")
     prep.add_argument("sources", nargs="+", help="source folders (an index.csv with an identity column is used)")

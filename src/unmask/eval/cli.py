@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from unmask.errors import UnmaskError
-from unmask.eval.harness import FACE_KINDS, HOLE_KINDS
+from unmask.occlusion import KINDS
 
 DEFAULT_MODELS = "telea,ns,biharmonic,patchmatch"
 
@@ -29,8 +29,8 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     parser.add_argument(
         "--occlusions",
         type=_names,
-        default=[*FACE_KINDS, *HOLE_KINDS],
-        help=f"comma-separated kinds from {','.join((*FACE_KINDS, *HOLE_KINDS))} (default: all)",
+        default=list(KINDS),
+        help=f"comma-separated kinds from {','.join(KINDS)} (default: all)",
     )
     parser.add_argument("--size", type=int, default=256, help="side of the square images (default 256)")
     parser.add_argument("--limit", type=int, default=None, help="use at most this many images")
@@ -46,7 +46,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Run the evaluation described by parsed ``args`` and print where the report is; returns 0."""
     from unmask.eval.harness import evaluate, load_eval_set
 
-    unknown = [kind for kind in args.occlusions if kind not in (*FACE_KINDS, *HOLE_KINDS)]
+    unknown = [kind for kind in args.occlusions if kind not in KINDS]
     if unknown:
         raise UnmaskError(f"unknown occlusion kind(s) {', '.join(unknown)}")
     if not args.models:

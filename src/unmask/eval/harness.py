@@ -31,9 +31,10 @@ from unmask.eval import metrics
 from unmask.eval.buckets import BUCKET_LABELS, hole_bucket, hole_ratio, touches_border
 from unmask.face.types import Face
 from unmask.io import image_to_tensor, list_images, load_image, mask_to_tensor, save_image, tensor_to_image
+from unmask.occlusion import FACE_KINDS
+from unmask.occlusion import occlude as default_occlude
+from unmask.viz import image_grid
 
-FACE_KINDS = ("surgical", "n95", "kn95", "cloth", "gas", "bar")  # need a Face with 68 landmarks
-HOLE_KINDS = ("strokes", "holes", "thick", "medium", "thin")  # need no face
 METRICS = ("l1", "l1_hole", "psnr", "psnr_hole", "ssim", "ssim_hole", "gmsd", "gmsd_hole", "vgg_perceptual")
 METRIC_TITLES = {
     "l1": "L1 %",
@@ -199,23 +200,28 @@ def _aggregate(rows: list[dict], keys: tuple[str, ...]) -> list[dict]:
     ]
 
 
-def score(output: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> dict[str, float | None]:
-    """Weight-free metrics of output vs truth (1, 3, H, W): whole image and hole (1, 1, H, W) only.
+def score(outputs: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> list[dict[str, float | None]]:
+    """Weight-free metrics of outputs (M, 3, H, W) vs one truth (1, 3, H, W), whole image and hole only.
 
-    Keys: l1, l1_hole, psnr, psnr_hole, ssim, ssim_hole, gmsd, gmsd_hole; None where undefined (empty hole).
+    mask: (1, 1, H, W). One dict per output with keys l1, l1_hole, psnr, psnr_hole, ssim, ssim_hole, gmsd,
+    gmsd_hole; None where undefined (empty hole).
     """
-    ssim_values, gms_values = metrics.ssim_map(output, truth), metrics.gms_map(output, truth)
-    values = {
-        "l1": metrics.l1_percent(output, truth).item(),
-        "l1_hole": metrics.l1_percent(output, truth, mask).item(),
-        "psnr": metrics.psnr(output, truth).item(),
-        "psnr_hole": metrics.psnr(output, truth, mask).item(),
-        "ssim": metrics.map_mean(ssim_values).item(),
-        "ssim_hole": metrics.map_mean(ssim_values, mask).item(),
-        "gmsd": metrics.gmsd_from_map(gms_values).item(),
-        "gmsd_hole": metrics.gmsd_from_map(gms_values, mask).item(),
+    truth, mask = truth.expand_as(outputs), mask.expand(len(outputs), -1, -1, -1)
+    ssim_values, gms_values = metrics.ssim_map(outputs, truth), metrics.gms_map(outputs, truth)
+    columns = {
+        "l1": metrics.l1_percent(outputs, truth),
+        "l1_hole": metrics.l1_percent(outputs, truth, mask),
+        "psnr": metrics.psnr(outputs, truth),
+        "psnr_hole": metrics.psnr(outputs, truth, mask),
+        "ssim": metrics.map_mean(ssim_values),
+        "ssim_hole": metrics.map_mean(ssim_values, mask),
+        "gmsd": metrics.gmsd_from_map(gms_values),
+        "gmsd_hole": metrics.gmsd_from_map(gms_values, mask),
     }
-    return {name: value if math.isfinite(value) else None for name, value in values.items()}
+    return [
+        {name: value if math.isfinite(value) else None for name, value in zip(columns, values, strict=True)}
+        for values in zip(*(column.tolist() for column in columns.values()), strict=True)
+    ]
 
 
 def evaluate(
@@ -241,8 +247,7 @@ def evaluate(
     outside it. ``vgg_path`` enables vgg_perceptual and fd_vgg16 (else None).
     Files: results.json, results.csv, results.md, grid_<kind>.png, metrics_by_bucket.png.
     """
-    if occlude is None:
-        from unmask.occlusion import occlude
+    occlude = occlude or default_occlude
     built = _build_models(models)
     vgg = metrics.VGGFeatures(vgg_path) if vgg_path else None
     results = EvalResults(
@@ -280,36 +285,43 @@ def evaluate(
             # outside the hole the input is the ground truth: anti-aliased occluder edges are not the models' job
             model_input = torch.where(mask > 0.5, image_to_tensor(occluded), truth)
             ratio = hole_ratio(hole)
-            grid_row = [occluded] if len(grids[kind]) < grid_rows else None
+            grid_row = [tensor_to_image(model_input)] if len(grids[kind]) < grid_rows else None
             if vgg is not None:
                 pool_features[("ground truth", kind)].append(truth_pool[0].numpy())
-            for label, model in built:
+            outputs, timings = [], []
+            for _, model in built:
                 start = time.perf_counter()
                 with torch.inference_mode():
                     prediction = model(model_input, mask)
-                seconds = time.perf_counter() - start
-                output = torch.where(mask > 0.5, prediction.float().clamp(0, 1), truth)
-                row = {
-                    "model": label,
-                    "kind": kind,
-                    "index": index,
-                    "name": name,
-                    "hole_ratio": ratio,
-                    "bucket": hole_bucket(ratio),
-                    "border": touches_border(hole),
-                    "seconds": seconds,
-                    **score(output, truth, mask),
-                    "vgg_perceptual": None,
-                }
-                if vgg is not None:
-                    output_maps, output_pool = vgg(output)
-                    row["vgg_perceptual"] = metrics.vgg_perceptual(output_maps, truth_maps).item()
-                    pool_features[(label, kind)].append(output_pool[0].numpy())
-                results.rows.append(row)
-                if grid_row is not None:
-                    grid_row.append(tensor_to_image(output))
+                timings.append(time.perf_counter() - start)
+                outputs.append(torch.where(mask > 0.5, prediction.float().clamp(0, 1), truth))
+            batch = torch.cat(outputs)
+            perceptual: list[float | None] = [None] * len(built)
+            if vgg is not None:
+                output_maps, output_pool = vgg(batch)
+                expanded = [feature.expand(len(built), -1, -1, -1) for feature in truth_maps]
+                perceptual = metrics.vgg_perceptual(output_maps, expanded).tolist()
+                for (label, _), pooled in zip(built, output_pool.numpy(), strict=True):
+                    pool_features[(label, kind)].append(pooled)
+            for (label, _), seconds, values, distance in zip(
+                built, timings, score(batch, truth, mask), perceptual, strict=True
+            ):
+                results.rows.append(
+                    {
+                        "model": label,
+                        "kind": kind,
+                        "index": index,
+                        "name": name,
+                        "hole_ratio": ratio,
+                        "bucket": hole_bucket(ratio),
+                        "border": touches_border(hole),
+                        "seconds": seconds,
+                        **values,
+                        "vgg_perceptual": distance,
+                    }
+                )
             if grid_row is not None:
-                grids[kind].append([*grid_row, image])
+                grids[kind].append([*grid_row, *(tensor_to_image(output) for output in outputs), image])
     for kind, count in results.skipped.items():
         if count:
             warnings.warn(f"{kind}: skipped {count} image(s) without face landmarks", stacklevel=2)
@@ -344,7 +356,8 @@ def _markdown(results: EvalResults) -> str:
     lines.append(f"Feature network: {results.feature_network or 'n/a (no --vgg weights given)'}.")
     lines += [
         f"PSNR is capped at {metrics.PSNR_CAP_DB:g} dB. Lower is better for L1, GMSD, VGG perc., FD; "
-        "higher for PSNR, SSIM. Outputs are composited into the ground truth outside the hole.",
+        "higher for PSNR, SSIM. Outputs are composited into the ground truth outside the hole. "
+        "FD-VGG16 on fewer than ~1,000 images is biased upward (512-d covariances); compare models only.",
         "",
     ]
     for kind in results.settings["occlusions"]:
@@ -380,19 +393,6 @@ def _markdown(results: EvalResults) -> str:
             lines.append(f"| {entry['model']} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
-
-
-def _picture_grid(rows: list[list[np.ndarray]], titles: list[str]) -> np.ndarray:
-    """Tile RGB uint8 (S, S, 3) pictures, one list per row, under a white header with the column titles."""
-    tile = rows[0][0].shape[0]
-    body = np.concatenate([np.concatenate(row, axis=1) for row in rows], axis=0)
-    header = np.full((24, body.shape[1], 3), 255, np.uint8)
-    for column, title in enumerate(titles):
-        scale = min(0.5, 0.9 * tile / max(1, cv2.getTextSize(title, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1)[0][0]))
-        cv2.putText(
-            header, title, (column * tile + 3, 17), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA
-        )
-    return np.concatenate([header, body], axis=0)
 
 
 def _plot_buckets(results: EvalResults, path: Path) -> None:
@@ -448,6 +448,6 @@ def write_reports(results: EvalResults, out_dir: Path, grids: dict[str, list[lis
     (out_dir / "results.md").write_text(_markdown(results), encoding="utf-8")
     titles = ["input", *results.settings["models"], "ground truth"]
     for kind, rows in grids.items():
-        save_image(out_dir / f"grid_{kind}.png", _picture_grid(rows, titles))
+        save_image(out_dir / f"grid_{kind}.png", image_grid(rows, titles, cell=rows[0][0].shape[0], gap=2))
     if results.rows:
         _plot_buckets(results, out_dir / "metrics_by_bucket.png")

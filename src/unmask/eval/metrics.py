@@ -8,6 +8,7 @@ pooled features for a Fréchet distance; both need the offline VGG16 weights fil
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -17,13 +18,12 @@ from scipy import linalg
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from unmask.errors import UnmaskError
+from unmask.losses.perceptual import VGG16Features
 
 PSNR_CAP_DB = 100.0  # a perfect reconstruction (infinite PSNR) is reported as this cap, so means stay finite
 GMSD_CONSTANT = 170.0 / 255.0**2  # Xue et al. 2014 use c = 170 for images in [0, 255]
 VGG_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
-_VGG_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
-_VGG_LAYER_END = {"relu1_2": 4, "relu2_2": 9, "relu3_3": 16, "relu4_3": 23, "relu5_3": 30}  # slice ends
-_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+METRIC_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 
 
 def _hole_weights(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
@@ -109,42 +109,23 @@ def gmsd(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = N
 
 
 class VGGFeatures(nn.Module):
-    """VGG16 conv features from the offline Keras/Caffe ImageNet weights (torchvision ``features`` layout).
+    """VGG16 features for metrics, from the offline Keras/Caffe ImageNet weights at ``path`` (never downloaded).
 
-    ``path`` is a state_dict file such as ``vgg16_imagenet_keras/vgg16_features_fp16.pth``; it is loaded from
-    disk only, never downloaded. Input images (B, 3, H, W) RGB in [0, 1] get Caffe preprocessing (BGR, 0..255,
-    mean subtracted, no std division).
+    Wraps :class:`unmask.losses.VGG16Features` (same layout and Caffe preprocessing) and adds pool5.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         super().__init__()
         if not os.path.isfile(path):
             raise UnmaskError(f"{path}: VGG16 weights file not found")
-        layers: list[nn.Module] = []
-        channels = 3
-        for value in _VGG_CONFIG:
-            if value == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(channels, int(value), 3, padding=1), nn.ReLU()]
-                channels = int(value)
-        self.layers = nn.Sequential(*layers)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        self.layers.load_state_dict({key: tensor.float() for key, tensor in state.items()})
-        self.eval().requires_grad_(False)
-        self.register_buffer("mean", torch.tensor(_CAFFE_MEAN_BGR).view(1, 3, 1, 1))
+        self.vgg = VGG16Features(path, layers=METRIC_LAYERS)
 
     @torch.no_grad()
     def forward(self, image: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """image (B, 3, H, W) in [0, 1] -> ([relu1_2 .. relu5_3 maps], pool5 global average (B, 512))."""
-        x = image.float()[:, [2, 1, 0]] * 255.0 - self.mean
-        taps = {end: name for name, end in _VGG_LAYER_END.items()}
-        maps = []
-        for index, layer in enumerate(self.layers, start=1):
-            x = layer(x)
-            if index in taps:
-                maps.append(x)
-        return maps, x.mean(dim=(2, 3))
+        maps = self.vgg(image.float())
+        pool5 = F.max_pool2d(maps["relu5_3"], 2) if min(maps["relu5_3"].shape[-2:]) >= 2 else maps["relu5_3"]
+        return [maps[name] for name in METRIC_LAYERS], pool5.mean(dim=(2, 3))
 
 
 def vgg_perceptual(first: list[torch.Tensor], second: list[torch.Tensor]) -> torch.Tensor:
@@ -171,9 +152,11 @@ def frechet_distance(first: np.ndarray, second: np.ndarray) -> float:
     first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
     mean_difference = first.mean(0) - second.mean(0)
     cov_first, cov_second = np.cov(first, rowvar=False), np.cov(second, rowvar=False)
-    root = linalg.sqrtm(cov_first @ cov_second)
-    if not np.isfinite(root).all():
-        offset = np.eye(len(cov_first)) * 1e-6
-        root = linalg.sqrtm((cov_first + offset) @ (cov_second + offset))
+    with warnings.catch_warnings():  # singular covariances (N < D) are expected for small evaluation sets
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        root = linalg.sqrtm(cov_first @ cov_second)
+        if not np.isfinite(root).all():
+            offset = np.eye(len(cov_first)) * 1e-6
+            root = linalg.sqrtm((cov_first + offset) @ (cov_second + offset))
     value = mean_difference @ mean_difference + np.trace(cov_first + cov_second - 2.0 * np.real(root))
     return float(max(value, 0.0))

@@ -1,7 +1,10 @@
 """Find the occlusion on a face: a face mask by k-means in the lower-face polygon (seed 004), or an eye bar.
 
 Both work in the aligned, upright crop of each face (so thresholds are in a fixed scale) and the result is
-mapped back to the photo through the exact inverse warp.
+mapped back to the photo through the exact inverse warp. The eye bar is looked for first (a flat, uniformly
+coloured, elongated rectangle across the eye line), so that it is kept out of the skin reference of the
+face-mask search. The face mask is the k-means result refined by GrabCut and accepted only when it covers the
+nose, the mouth and the chin.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from scipy import ndimage
 
 from unmask.face.align import align_face, transform_face, unwarp
 from unmask.face.detect import detect_faces
-from unmask.face.types import EYE_LEFT, EYE_RIGHT, JAW, MOUTH_OUTER, NOSE_BOTTOM, Face
+from unmask.face.types import JAW, MOUTH_OUTER, NOSE_BOTTOM, Face
 
 WORK_SIZE = 256  # side of the aligned crop the segmentation runs on
 
@@ -23,11 +26,14 @@ WORK_SIZE = 256  # side of the aligned crop the segmentation runs on
 class SegmentSettings:
     """Tunable thresholds of the occlusion finder (colour distances are CIE ΔE in Lab units)."""
 
-    skin_distance: float = 10.0  # a k-means cluster this far (lightness half-weighted) from skin is "not skin"
-    core_cover: float = 0.6  # share of nose-bottom/mouth/chin area that must be covered to call it a mask
-    bar_flatness: float = 9.0  # max grey std-dev inside a censor bar at the eye centres
-    bar_colour_match: float = 14.0  # ΔE within which pixels join the bar grown from the eyes
-    bar_min_skin_distance: float = 12.0  # a bar must differ from the skin colour at least this much
+    skin_distance: float = 12.0  # a k-means cluster this far (lightness half-weighted) from skin is "not skin"
+    core_cover: float = 0.8  # share of the mouth that must be covered to call it a mask
+    nose_cover: float = 0.6  # share of the lower nose that must be covered (beards and lips leave it free)
+    grabcut_scale: float = 0.5  # GrabCut runs on the crop scaled by this
+    bar_flatness: float = 3.0  # max summed RGB std-dev (3x3) of a censor-bar pixel
+    bar_fill: float = 0.8  # min share of its minimum-area rectangle a bar component fills
+    bar_elongation: float = 2.2  # min length / height of a bar
+    bar_min_length: float = 1.3  # min bar length in eye distances
 
 
 LAB_WEIGHTS = np.array([0.5, 1.0, 1.0], np.float32)  # shading changes lightness more than a mask changes hue
@@ -46,17 +52,30 @@ def _polygon_mask(points: np.ndarray, size: int) -> np.ndarray:
     return mask.astype(bool)
 
 
-def _skin_colour(lab: np.ndarray, face: Face) -> np.ndarray:
-    """Median Lab colour of the forehead and the bridge of the nose between the eyes (above any face mask)."""
+def _hull_mask(points: np.ndarray, size: int) -> np.ndarray:
+    return _polygon_mask(cv2.convexHull(np.asarray(points, np.float32))[:, 0], size)
+
+
+def _disk(diameter: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(1, diameter) | 1,) * 2)
+
+
+def _eye_geometry(face: Face) -> tuple[np.ndarray, float]:
     eyes = face.eye_centers()
-    eye_distance = float(np.linalg.norm(eyes[1] - eyes[0]))
-    centre = eyes.mean(0)
+    return eyes.mean(0), max(float(np.linalg.norm(eyes[1] - eyes[0])), 4.0)
+
+
+def _skin_colour(lab: np.ndarray, face: Face, exclude: np.ndarray) -> np.ndarray | None:
+    """Median Lab colour of the forehead and the bridge of the nose (above any face mask), bar pixels left out."""
+    centre, eye_distance = _eye_geometry(face)
     half = max(2, int(0.18 * eye_distance))
     patches = []
-    for dy in (-0.75, 0.0):  # forehead above the brows, and between the eyes
+    for dy in (-0.75, -0.4, 0.0):  # forehead above the brows, between the brows, between the eyes
         x, y = int(centre[0]), int(centre[1] + dy * eye_distance)
-        patches.append(lab[max(0, y - half): y + half, max(0, x - half): x + half].reshape(-1, 3))
-    return np.median(np.concatenate(patches), axis=0)
+        window = (slice(max(0, y - half), max(0, y + half)), slice(max(0, x - half), max(0, x + half)))
+        patches.append(lab[window][~exclude[window]])
+    pixels = np.concatenate(patches)
+    return np.median(pixels, axis=0) if len(pixels) >= 10 else None
 
 
 def _largest_touching(mask: np.ndarray, seed_region: np.ndarray) -> np.ndarray:
@@ -64,100 +83,136 @@ def _largest_touching(mask: np.ndarray, seed_region: np.ndarray) -> np.ndarray:
     if count == 0:
         return mask
     touching = np.unique(labels[seed_region & mask])
-    touching = touching[touching > 0]
-    return np.isin(labels, touching)
+    return np.isin(labels, touching[touching > 0])
 
 
-def face_mask_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | None = None) -> np.ndarray:
+def _grabcut(crop: np.ndarray, sure: np.ndarray, probable: np.ndarray, allowed: np.ndarray,
+             scale: float) -> np.ndarray:
+    """GrabCut in the crop scaled by ``scale``: ``sure`` is foreground, ``probable`` probably foreground,
+    the rest of ``allowed`` probably background and everything outside it background. Returns bool (S, S)."""
+    size = crop.shape[0]
+    small = max(16, int(round(size * scale)))
+    labels = np.full((size, size), cv2.GC_BGD, np.uint8)
+    labels[allowed] = cv2.GC_PR_BGD
+    labels[probable] = cv2.GC_PR_FGD
+    labels[sure] = cv2.GC_FGD
+    labels = cv2.resize(labels, (small, small), interpolation=cv2.INTER_NEAREST)
+    if not (labels == cv2.GC_FGD).any() or not np.isin(labels, (cv2.GC_BGD, cv2.GC_PR_BGD)).any():
+        return probable | sure
+    ys, xs = np.nonzero(labels != cv2.GC_BGD)
+    y0, y1 = max(0, ys.min() - 2), min(small, ys.max() + 3)
+    x0, x1 = max(0, xs.min() - 2), min(small, xs.max() + 3)
+    image = cv2.resize(crop, (small, small), interpolation=cv2.INTER_AREA)[y0:y1, x0:x1]
+    roi = np.ascontiguousarray(labels[y0:y1, x0:x1])
+    cv2.setRNGSeed(0)
+    cv2.grabCut(np.ascontiguousarray(image), roi, None, np.zeros((1, 65)), np.zeros((1, 65)), 2,
+                cv2.GC_INIT_WITH_MASK)
+    labels[y0:y1, x0:x1] = roi
+    foreground = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+    return cv2.resize(foreground, (size, size), interpolation=cv2.INTER_LINEAR) > 0.5
+
+
+def face_mask_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | None = None,
+                      exclude: np.ndarray | None = None) -> np.ndarray:
     """Segment a worn face mask in an aligned crop (S, S, 3) with the face's landmarks in crop coordinates.
 
     k-means (k = 3) on Lab colour inside the lower-face polygon; clusters far from the skin colour sampled above
-    the mask are "mask"; the result must cover most of the nose-bottom/mouth/chin core, else the face is taken
-    as unmasked. Returns bool (S, S).
+    the mask are "mask". The candidate must cover most of the mouth/chin core and of the lower nose, else the
+    face is taken as unmasked; GrabCut then refines its outline (it may reach past the jaw line). ``exclude``
+    (bool, S x S) marks pixels that belong to something else (an eye bar). Returns bool (S, S).
     """
     settings = settings or SegmentSettings()
     size = crop.shape[0]
+    empty = np.zeros((size, size), bool)
+    exclude = empty if exclude is None else exclude
     lab = _lab(crop)
     landmarks = face.landmarks
+    centre, eye_distance = _eye_geometry(face)
     bridge_y = landmarks[28, 1]
     jaw = landmarks[JAW]
-    polygon = _polygon_mask(jaw, size)
+    polygon = _polygon_mask(jaw, size) & ~exclude
     polygon[: int(bridge_y)] = False
-    core = _polygon_mask(np.concatenate([landmarks[NOSE_BOTTOM], landmarks[MOUTH_OUTER], jaw[6:11]]), size)
-    core = core | _polygon_mask(cv2.convexHull(np.concatenate(
-        [landmarks[NOSE_BOTTOM], landmarks[MOUTH_OUTER], jaw[6:11]]).astype(np.float32))[:, 0], size)
+    core = _hull_mask(landmarks[MOUTH_OUTER], size)
+    nose = _hull_mask(landmarks[np.r_[29, NOSE_BOTTOM]], size)
     pixels = lab[polygon]
-    if len(pixels) < 50:
-        return np.zeros((size, size), bool)
+    skin = _skin_colour(lab, face, exclude)
+    if len(pixels) < 50 or skin is None or not core.any() or not nose.any():
+        return empty
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
     cv2.setRNGSeed(0)
-    _, labels, centres = cv2.kmeans(pixels, 3, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
-    skin = _skin_colour(lab, face)
+    _, _, centres = cv2.kmeans(pixels, 3, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
     far = np.linalg.norm((centres - skin) * LAB_WEIGHTS, axis=1) > settings.skin_distance
     if not far.any():
-        return np.zeros((size, size), bool)
+        return empty
     # classify the lower face, slightly widened, by the nearest of (skin, cluster centres)
-    eye_distance = float(np.linalg.norm(face.eye_centers()[1] - face.eye_centers()[0]))
-    grow = max(3, int(0.25 * eye_distance)) | 1
-    region = cv2.dilate(polygon.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
-    region = region.astype(bool)
+    region = cv2.dilate(polygon.astype(np.uint8), _disk(int(0.25 * eye_distance))).astype(bool)
     region[: int(bridge_y - 0.1 * eye_distance)] = False
     references = np.concatenate([skin[None], centres])
     nearest = np.argmin(np.linalg.norm((lab[..., None, :] - references) * LAB_WEIGHTS, axis=-1), axis=-1)
-    candidate = region & np.isin(nearest, 1 + np.flatnonzero(far))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, size // 40) | 1,) * 2)
-    candidate = cv2.morphologyEx(candidate.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
-    candidate = cv2.morphologyEx(candidate.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
+    candidate = region & np.isin(nearest, 1 + np.flatnonzero(far)) & ~exclude
+    kernel = _disk(size // 40)
+    candidate = cv2.morphologyEx(candidate.astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    candidate = cv2.morphologyEx(candidate, cv2.MORPH_CLOSE, kernel).astype(bool)
     candidate = ndimage.binary_fill_holes(_largest_touching(candidate, core))
-    if candidate[core].mean() < settings.core_cover:
-        return np.zeros((size, size), bool)
-    return candidate
+    if candidate[core].mean() < settings.core_cover or candidate[nose].mean() < settings.nose_cover:
+        return empty
+    # GrabCut: the eroded candidate is sure, the rest of it probable; the eyes and above are background
+    sure = cv2.erode(candidate.astype(np.uint8), _disk(int(0.2 * eye_distance))).astype(bool) | (candidate & core)
+    allowed = cv2.dilate(region.astype(np.uint8), _disk(int(0.8 * eye_distance))).astype(bool)
+    allowed[: int(centre[1] + 0.15 * eye_distance)] = False
+    allowed &= ~exclude
+    found = _grabcut(crop, sure, candidate, allowed, settings.grabcut_scale)
+    found = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
+    return ndimage.binary_fill_holes(_largest_touching(found, sure))
 
 
 def eye_bar_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | None = None) -> np.ndarray:
-    """Segment a censor bar across both eyes in an aligned crop: a flat band of one colour, unlike the skin.
-
-    Returns bool (S, S); empty when the eye regions are textured (real eyes) or differ from each other.
+    """Segment a censor bar across both eyes in an aligned crop (S, S, 3): a flat, uniformly coloured, elongated
+    rectangle along the eye line that reaches past both eye centres. Returns bool (S, S), the filled rectangle.
     """
     settings = settings or SegmentSettings()
     size = crop.shape[0]
-    lab = _lab(crop)
-    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    mean = cv2.blur(grey, (7, 7))
-    local_std = np.sqrt(np.maximum(cv2.blur(grey * grey, (7, 7)) - mean * mean, 0))
-    eyes = [face.landmarks[EYE_LEFT].mean(0), face.landmarks[EYE_RIGHT].mean(0)]
-    eye_distance = float(np.linalg.norm(eyes[1] - eyes[0]))
-    half = max(2, int(0.12 * eye_distance))
-    colours, flatness = [], []
-    for x, y in np.round(eyes).astype(int):
-        window = (slice(max(0, y - half), y + half + 1), slice(max(0, x - half), x + half + 1))
-        colours.append(np.median(lab[window].reshape(-1, 3), axis=0))
-        flatness.append(float(np.median(local_std[window])))
-    bar_colour = (colours[0] + colours[1]) / 2
-    if (max(flatness) > settings.bar_flatness
-            or np.linalg.norm(colours[0] - colours[1]) > settings.bar_colour_match
-            or np.linalg.norm(bar_colour - _skin_colour(lab, face)) < settings.bar_min_skin_distance):
-        return np.zeros((size, size), bool)
-    close = np.linalg.norm(lab - bar_colour, axis=-1) < settings.bar_colour_match
-    band = np.zeros((size, size), bool)
-    top = int(min(eyes[0][1], eyes[1][1]) - 1.0 * eye_distance)
-    bottom = int(max(eyes[0][1], eyes[1][1]) + 1.0 * eye_distance)
-    band[max(0, top): max(0, bottom)] = True
-    seeds = np.zeros((size, size), bool)
-    for x, y in np.round(eyes).astype(int):
-        seeds[max(0, y - half): y + half + 1, max(0, x - half): x + half + 1] = True
-    bar = _largest_touching(close & band, seeds)
-    if not bar.any():
-        return bar
-    hull = cv2.convexHull(np.argwhere(bar)[:, ::-1].astype(np.int32))
+    empty = np.zeros((size, size), bool)
+    centre, eye_distance = _eye_geometry(face)
+    eyes = face.eye_centers()
+    along = (eyes[1] - eyes[0]) / max(float(np.linalg.norm(eyes[1] - eyes[0])), 1e-6)
+    colour = crop.astype(np.float32)
+    mean = cv2.blur(colour, (3, 3))
+    spread = np.sqrt(np.maximum(cv2.blur(colour * colour, (3, 3)) - mean * mean, 0)).sum(-1)
+    flat = spread < settings.bar_flatness
+    top, bottom = int(centre[1] - 0.9 * eye_distance), int(centre[1] + 0.9 * eye_distance)
+    flat[: max(0, top)] = False
+    flat[max(0, bottom):] = False
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=4)
+    best, best_area = None, 0
+    for index in range(1, count):
+        area = int(stats[index, cv2.CC_STAT_AREA])
+        if area < 0.3 * eye_distance**2 or area <= best_area:
+            continue
+        points = np.argwhere(labels == index)[:, ::-1].astype(np.float32)
+        (cx, cy), (w, h), angle = cv2.minAreaRect(points)
+        length, height = max(w, h) + 1, min(w, h) + 1
+        axis_angle = np.deg2rad(angle if w >= h else angle + 90)
+        axis = np.array([np.cos(axis_angle), np.sin(axis_angle)])
+        offset = np.array([cx, cy]) - centre
+        if (area / (length * height) >= settings.bar_fill
+                and length >= settings.bar_elongation * height
+                and length >= settings.bar_min_length * eye_distance
+                and abs(float(axis @ along)) > np.cos(np.deg2rad(20))
+                and abs(float(offset @ along)) < 0.5 * eye_distance
+                and abs(float(offset[0] * along[1] - offset[1] * along[0])) < 0.45 * eye_distance):
+            best, best_area = ((cx, cy), (w + 2.5, h + 2.5), angle), area
+    if best is None:
+        return empty
     filled = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(filled, hull, 1)
+    cv2.fillPoly(filled, [np.round(cv2.boxPoints(best) * 16).astype(np.int32)], 1, shift=4)
     return filled.astype(bool)
 
 
 def occlusion_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | None = None) -> np.ndarray:
-    """Union of the face mask and the eye bar found in an aligned crop; bool (S, S)."""
-    return face_mask_in_crop(crop, face, settings) | eye_bar_in_crop(crop, face, settings)
+    """Union of the eye bar and the face mask found in an aligned crop; bool (S, S)."""
+    bar = eye_bar_in_crop(crop, face, settings)
+    return bar | face_mask_in_crop(crop, face, settings, exclude=bar)
 
 
 def find_occlusions(image: np.ndarray, faces: list[Face] | None = None,

@@ -31,6 +31,7 @@ _TEMPLATE_BASES = {
 }
 _TINT_PROBA = {"surgical": 0.3, "n95": 0.25, "kn95": 0.25, "cloth": 0.5, "gas": 0.0}
 _TEXTURE_PROBA = 0.5  # cloth only
+HOLE_ALPHA = 0.02  # template alpha above which a pixel counts as hole
 _YAW_SIDE = 0.3  # nose tip closer than this fraction of the jaw width to one side -> side template
 _ANCHOR_JITTER = 0.025  # of the b-e distance
 _PYRAMID_MIN_WIDTH = 48
@@ -215,7 +216,7 @@ def _fits(level: _Level, h_mat: np.ndarray, landmarks: np.ndarray, shape: tuple[
     pts = np.clip(np.round(landmarks), 0, [shape[1] - 1, shape[0] - 1])
     return bool(
         (_alpha_at(level, h_mat, pts[_MUST_COVER]) > 0.5).all()
-        and (_alpha_at(level, h_mat, pts[_MUST_NOT_COVER]) <= 0.5).all()
+        and (_alpha_at(level, h_mat, pts[_MUST_NOT_COVER]) <= HOLE_ALPHA).all()
     )
 
 
@@ -242,7 +243,7 @@ def face_mask(
     """Put a synthetic face mask of ``kind`` (one of MASK_KINDS) on ``face``.
 
     image: (H, W, 3) uint8 RGB. Returns the occluded image (H, W, 3) uint8 and the hole mask (H, W) uint8,
-    1 where the warped template's alpha is above 0.5. The variant (front / left / right) follows the head yaw;
+    1 wherever the warped template's alpha exceeds HOLE_ALPHA. The variant (front / left / right) follows the head yaw;
     colour tint, cloth texture and a light anchor jitter are drawn from ``rng``. When a placement would leave
     the nose tip or the mouth free or touch an eye landmark, steadier placements are tried (no jitter, lower
     top edge, front template); the last one is used as it is.
@@ -275,6 +276,7 @@ def face_mask(
     alpha = warped[..., 3:]
     roi = image[y0:y1, x0:x1].astype(np.float32)
     comp = roi * (1.0 - alpha) + np.clip(warped[..., :3], 0.0, 1.0) * 255.0
-    occluded[y0:y1, x0:x1] = np.clip(comp + 0.5, 0, 255).astype(np.uint8)
-    mask[y0:y1, x0:x1] = alpha[..., 0] > 0.5
+    hole = alpha[..., 0] > HOLE_ALPHA
+    occluded[y0:y1, x0:x1][hole] = np.clip(comp[hole] + 0.5, 0, 255).astype(np.uint8)  # nothing outside changes
+    mask[y0:y1, x0:x1] = hole
     return occluded, mask

@@ -1,0 +1,66 @@
+"""Shipped weights: fp16 safetensors inside the package, checked against their recorded sha256, no pickle."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import yaml
+from safetensors.torch import load_file, save_file
+
+from unmask.errors import UnmaskError
+from unmask.models.registry import create_model
+
+WEIGHTS_DIR = Path(str(resources.files("unmask") / "assets" / "weights"))
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_models() -> list[str]:
+    """Names of the models that ship trained weights."""
+    return sorted(path.stem for path in WEIGHTS_DIR.glob("*.yaml"))
+
+
+def card(name: str) -> dict[str, Any]:
+    """The record next to a shipped weight file: model, kwargs, input size, sha256, training facts."""
+    path = WEIGHTS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise UnmaskError(f"no shipped weights for {name!r}; shipped: {', '.join(shipped_models()) or 'none'}")
+    return yaml.safe_load(path.read_text())
+
+
+@cache
+def load_pretrained(name: str) -> nn.Module:
+    """Build a shipped model in eval mode with its weights (verified sha256), float32, on the CPU."""
+    record = card(name)
+    weights = WEIGHTS_DIR / record["file"]
+    if sha256_of(weights) != record["sha256"]:
+        raise UnmaskError(f"{weights}: sha256 does not match the recorded one; reinstall unmask")
+    model = create_model(record["model"], **record.get("kwargs", {}))
+    state = {key: value.float() for key, value in load_file(str(weights)).items()}
+    model.load_state_dict(state)
+    model.input_size = int(record["size"])
+    return model.eval().requires_grad_(False)
+
+
+def save_shipped(name: str, state: dict[str, torch.Tensor], record: dict[str, Any],
+                 directory: Path = WEIGHTS_DIR) -> Path:
+    """Write ``<name>.safetensors`` (fp16) and ``<name>.yaml`` (record + file name + sha256), replacing old ones."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.safetensors"
+    save_file({key: value.detach().to(torch.float16).contiguous() for key, value in state.items()}, str(path))
+    record = {**record, "file": path.name, "sha256": sha256_of(path)}
+    (directory / f"{name}.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+    return path
