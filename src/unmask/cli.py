@@ -87,6 +87,7 @@ def run_remove(args: argparse.Namespace) -> int:
         raise UnmaskError("--mask PATH works with one input image; use --mask auto for many")
     out_dir = Path(args.output)
     unmasker = Unmasker(args.model)
+    args.model = unmasker.model_name
     failures = done = 0
     for path in tqdm(inputs, desc="remove", unit="img", disable=len(inputs) < 2):
         target = out_dir / path.name
@@ -189,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     rem.add_argument("inputs", nargs="+", help="image files or folders")
     rem.add_argument("-o", "--output", required=True, help="output folder (inputs are never overwritten)")
     rem.add_argument("--mask", default="auto", help="'auto' (find masks and eye bars) or a mask image, white = hole")
-    rem.add_argument("--model", default="deepfill", help="a model name (see `unmask.models.list_models()`)")
+    rem.add_argument("--model", default=None, help="a model name (default: deepfill when its weights ship)")
     rem.add_argument("--save-mask", action="store_true", help="also write <name>.mask.png of what was filled")
     rem.set_defaults(handler=run_remove)
 

@@ -14,10 +14,10 @@ from unmask.errors import UnmaskError
 from unmask.face import Face, align_face, detect_faces, unwarp
 from unmask.face.segment import find_occlusions
 from unmask.io import as_rgb_uint8, image_to_tensor, mask_to_tensor, tensor_to_image
-from unmask.models import create_model
-from unmask.models.pretrained import load_pretrained, shipped_models
+from unmask.models.pretrained import build_model, shipped_models
 
 DEFAULT_MODEL = "deepfill"
+FALLBACK_MODEL = "telea"  # used until trained DeepFill weights are shipped
 CLASSICAL_SIZE = 256  # crop size for models without shipped weights (classical baselines)
 
 
@@ -49,6 +49,11 @@ def _match_colour(result: np.ndarray, original: np.ndarray, hole: np.ndarray) ->
     return np.clip(shifted + 0.5, 0, 255).astype(np.uint8)
 
 
+def default_model() -> str:
+    """The shipped DeepFill model when its weights are installed, else the best-tested classical fill."""
+    return DEFAULT_MODEL if DEFAULT_MODEL in shipped_models() else FALLBACK_MODEL
+
+
 class Unmasker:
     """Remove what covers the faces in a photo: ``Unmasker()(image, mask=None) -> UnmaskResult``.
 
@@ -58,9 +63,13 @@ class Unmasker:
     pixels outside the hole are returned unchanged.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, feather: float = 3.0) -> None:
+    def __init__(self, model: str | None = None, feather: float = 3.0) -> None:
+        model = model or default_model()
         self.model_name = model
-        self.model: nn.Module = load_pretrained(model) if model in shipped_models() else create_model(model)
+        self.model: nn.Module = build_model(model)
+        if model not in shipped_models() and any(True for _ in self.model.parameters()):
+            raise UnmaskError(f"model {model!r} has no trained weights shipped; choose one of "
+                              f"{', '.join(shipped_models() + ['telea', 'ns', 'biharmonic', 'patchmatch'])}")
         self.size = int(getattr(self.model, "input_size", CLASSICAL_SIZE))
         self.feather = feather
 

@@ -104,9 +104,10 @@ def load_eval_set(data_dir: str | Path, split: str = "test", limit: int | None =
     """
     data_dir = Path(data_dir)
     if (data_dir / "manifest.csv").is_file():
+        from unmask.data.datamodule import OCCLUDED_SETS
         from unmask.data.manifest import read_manifest
 
-        manifest = read_manifest(data_dir).select(split=split)
+        manifest = read_manifest(data_dir).select(split=split, exclude_sets=OCCLUDED_SETS)
         if len(manifest) == 0:
             raise UnmaskError(f"{data_dir}: manifest.csv has no rows with split {split!r}")
         count = len(manifest) if limit is None else min(limit, len(manifest))
@@ -165,13 +166,12 @@ class EvalResults:
 
 
 def _build_models(models: Sequence[ModelSpec]) -> list[tuple[str, nn.Module]]:
-    """Names are built through the registry; (label, module) pairs are used as given."""
-    import unmask.models  # noqa: F401  (registers the built-in models)
-    from unmask.models.registry import create_model
+    """Names are built with their shipped weights when they have them; (label, module) pairs are used as given."""
+    from unmask.models.pretrained import build_model
 
     built = []
     for spec in models:
-        label, model = (spec, create_model(spec)) if isinstance(spec, str) else spec
+        label, model = (spec, build_model(spec)) if isinstance(spec, str) else spec
         built.append((label, model.eval()))
     labels = [label for label, _ in built]
     if len(set(labels)) != len(labels):

@@ -26,9 +26,12 @@ WORK_SIZE = 256  # side of the aligned crop the segmentation runs on
 class SegmentSettings:
     """Tunable thresholds of the occlusion finder (colour distances are CIE ΔE in Lab units)."""
 
-    skin_distance: float = 12.0  # a k-means cluster this far (lightness half-weighted) from skin is "not skin"
+    skin_distance: float = 8.0  # a k-means cluster this far (lightness half-weighted) from skin is "not skin"
+    core_share: float = 0.1  # a far cluster must hold this share of the mouth/nose core to join the mask
     core_cover: float = 0.8  # share of the mouth that must be covered to call it a mask
     nose_cover: float = 0.6  # share of the lower nose that must be covered (beards and lips leave it free)
+    min_contrast: float = 6.0  # min weighted ΔE between the candidate's rim and the face around it
+    min_edge: float = 4.5  # min median colour gradient (ΔE / pixel) along the candidate's outline in the face
     grabcut_scale: float = 0.5  # GrabCut runs on the crop scaled by this
     bar_flatness: float = 3.0  # max summed RGB std-dev (3x3) of a censor-bar pixel
     bar_fill: float = 0.8  # min share of its minimum-area rectangle a bar component fills
@@ -86,6 +89,39 @@ def _largest_touching(mask: np.ndarray, seed_region: np.ndarray) -> np.ndarray:
     return np.isin(labels, touching[touching > 0])
 
 
+def _contrast(lab: np.ndarray, candidate: np.ndarray, face: Face, eye_distance: float) -> float:
+    """Weighted ΔE between the candidate's rim and the face just outside it (the skin a mask's edge borders).
+
+    A shading or beard false positive shades into the skin around it; a worn mask has a crisp, different edge.
+    """
+    size = candidate.shape[0]
+    inside = candidate.astype(np.uint8)
+    outer = cv2.dilate(inside, _disk(int(0.2 * eye_distance))) & ~cv2.dilate(inside, _disk(int(0.06 * eye_distance)))
+    inner = inside & ~cv2.erode(inside, _disk(int(0.15 * eye_distance)))
+    face_area = _hull_mask(face.landmarks, size)
+    eyes = _hull_mask(face.landmarks[36:42], size) | _hull_mask(face.landmarks[42:48], size)
+    eyes = cv2.dilate(eyes.astype(np.uint8), _disk(int(0.15 * eye_distance))).astype(bool)
+    outer = outer.astype(bool) & face_area & ~eyes
+    inner = inner.astype(bool) & face_area
+    if outer.sum() < 20 or inner.sum() < 20:
+        return 0.0
+    difference = (np.median(lab[inner], axis=0) - np.median(lab[outer], axis=0)) * LAB_WEIGHTS
+    return float(np.linalg.norm(difference))
+
+
+def _edge_strength(lab: np.ndarray, candidate: np.ndarray, inner_face: np.ndarray) -> float:
+    """Median colour-gradient magnitude (ΔE per pixel, max over 5x5) along the candidate's outline inside
+    ``inner_face``: a worn mask has a crisp edge there, a shading or beard false positive shades off."""
+    gradient = np.zeros(lab.shape[:2], np.float32)
+    for channel, weight in zip(cv2.split(lab), LAB_WEIGHTS, strict=True):
+        gradient += weight**2 * (cv2.Sobel(channel, cv2.CV_32F, 1, 0, ksize=3) ** 2
+                                 + cv2.Sobel(channel, cv2.CV_32F, 0, 1, ksize=3) ** 2)
+    gradient = cv2.dilate(np.sqrt(gradient) / 8.0, np.ones((5, 5), np.uint8))
+    inside = candidate.astype(np.uint8)
+    outline = (inside & ~cv2.erode(inside, np.ones((3, 3), np.uint8))).astype(bool) & inner_face
+    return float(np.median(gradient[outline])) if outline.sum() >= 10 else 0.0
+
+
 def _grabcut(crop: np.ndarray, sure: np.ndarray, probable: np.ndarray, allowed: np.ndarray,
              scale: float) -> np.ndarray:
     """GrabCut in the crop scaled by ``scale``: ``sure`` is foreground, ``probable`` probably foreground,
@@ -140,10 +176,14 @@ def face_mask_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | 
         return empty
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
     cv2.setRNGSeed(0)
-    _, _, centres = cv2.kmeans(pixels, 3, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
+    _, labels, centres = cv2.kmeans(pixels, 3, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
+    # the mask cluster is the one that dominates the mouth and lower nose; other clusters far from the skin
+    # that take a fair share of that core (shading, print, a second colour) belong to the mask as well
+    in_core = np.bincount(labels[(core | nose)[polygon]].ravel(), minlength=3) / max(1, (core | nose)[polygon].sum())
     far = np.linalg.norm((centres - skin) * LAB_WEIGHTS, axis=1) > settings.skin_distance
-    if not far.any():
+    if not far[np.argmax(in_core)]:
         return empty
+    far &= in_core >= settings.core_share
     # classify the lower face, slightly widened, by the nearest of (skin, cluster centres)
     region = cv2.dilate(polygon.astype(np.uint8), _disk(int(0.25 * eye_distance))).astype(bool)
     region[: int(bridge_y - 0.1 * eye_distance)] = False
@@ -154,7 +194,11 @@ def face_mask_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | 
     candidate = cv2.morphologyEx(candidate.astype(np.uint8), cv2.MORPH_OPEN, kernel)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_CLOSE, kernel).astype(bool)
     candidate = ndimage.binary_fill_holes(_largest_touching(candidate, core))
-    if candidate[core].mean() < settings.core_cover or candidate[nose].mean() < settings.nose_cover:
+    inner_face = cv2.erode(polygon.astype(np.uint8), _disk(int(0.15 * eye_distance))).astype(bool)
+    inner_face[: int(bridge_y + 0.05 * eye_distance)] = False
+    if (candidate[core].mean() < settings.core_cover or candidate[nose].mean() < settings.nose_cover
+            or _contrast(lab, candidate, face, eye_distance) < settings.min_contrast
+            or _edge_strength(lab, candidate, inner_face) < settings.min_edge):
         return empty
     # GrabCut: the eroded candidate is sure, the rest of it probable; the eyes and above are background
     sure = cv2.erode(candidate.astype(np.uint8), _disk(int(0.2 * eye_distance))).astype(bool) | (candidate & core)

@@ -64,3 +64,8 @@ def save_shipped(name: str, state: dict[str, torch.Tensor], record: dict[str, An
     record = {**record, "file": path.name, "sha256": sha256_of(path)}
     (directory / f"{name}.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
     return path
+
+
+def build_model(name: str) -> nn.Module:
+    """The model users mean by ``name``: shipped weights when they exist, else the registry's builder (eval mode)."""
+    return load_pretrained(name) if name in shipped_models() else create_model(name).eval()
