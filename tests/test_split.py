@@ -52,3 +52,19 @@ def test_identities_and_twins_stay_on_one_side(tmp_path):
         side = split[("faces", f"p{i}_0.jpg")]
         assert split[("paired/with_mask", f"{i}.jpg")] == side
         assert split[("paired/without_mask", f"{i}.jpg")] == side
+
+
+def test_real_sets_split_disjoint_by_identity_and_twin(shared_data):
+    images = [image for name in ("faces", "faces_hq", "paired_prajnasb") for image in scan_source(shared_data / name)]
+    splits = [split_of(label) for label in group_labels([image.keys for image in images])]
+    by_identity: dict[str, set[str]] = {}
+    for image, split in zip(images, splits, strict=True):
+        if image.identity:
+            by_identity.setdefault(f"{image.source_set}:{image.identity}", set()).add(split)
+    assert len(by_identity) > 700 and all(len(sides) == 1 for sides in by_identity.values())
+    side = {(image.source_set, image.path.stem): split for image, split in zip(images, splits, strict=True)}
+    pairs = [path.stem for path in (shared_data / "paired_prajnasb" / "with_mask").iterdir()]
+    for stem in pairs:
+        assert side[("paired_prajnasb/with_mask", stem)] == side[("paired_prajnasb/without_mask", stem)]
+        assert side[("paired_prajnasb/without_mask", stem)] == side[("faces", f"prajnasb_{stem}")]
+    assert {"train", "val", "test"} == set(splits)
