@@ -3,8 +3,8 @@
 Both work in the aligned, upright crop of each face (so thresholds are in a fixed scale) and the result is
 mapped back to the photo through the exact inverse warp. The eye bar is looked for first (a flat, uniformly
 coloured, elongated rectangle across the eye line), so that it is kept out of the skin reference of the
-face-mask search. The face mask is the k-means result refined by GrabCut and accepted only when it covers the
-nose, the mouth and the chin.
+face-mask search. The face mask is the k-means result, accepted only when it covers the lower nose and the mouth
+and has a distinct outline (so lips, beards, shading and background give nothing), then refined by GrabCut.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from unmask.face.align import align_face, transform_face, unwarp
 from unmask.face.detect import detect_faces
-from unmask.face.types import JAW, MOUTH_OUTER, NOSE_BOTTOM, Face
+from unmask.face.types import EYE_LEFT, EYE_RIGHT, JAW, MOUTH_OUTER, NOSE_BOTTOM, Face
 
 WORK_SIZE = 256  # side of the aligned crop the segmentation runs on
 
@@ -32,11 +32,14 @@ class SegmentSettings:
     nose_cover: float = 0.6  # share of the lower nose that must be covered (beards and lips leave it free)
     min_contrast: float = 6.0  # min weighted ΔE between the candidate's rim and the face around it
     min_edge: float = 4.5  # min median colour gradient (ΔE / pixel) along the candidate's outline in the face
+    min_relative_edge: float = 2.5  # ... or min ratio of that to the lower face's median gradient
     grabcut_scale: float = 0.5  # GrabCut runs on the crop scaled by this
     bar_flatness: float = 3.0  # max summed RGB std-dev (3x3) of a censor-bar pixel
     bar_fill: float = 0.8  # min share of its minimum-area rectangle a bar component fills
     bar_elongation: float = 2.2  # min length / height of a bar
     bar_min_length: float = 1.3  # min bar length in eye distances
+    bar_reach: float = 1.4  # max offset of the bar centre from the eyes' midpoint, in eye distances (landmarks
+    # under a bar are rough)
 
 
 LAB_WEIGHTS = np.array([0.5, 1.0, 1.0], np.float32)  # shading changes lightness more than a mask changes hue
@@ -99,7 +102,7 @@ def _contrast(lab: np.ndarray, candidate: np.ndarray, face: Face, eye_distance: 
     outer = cv2.dilate(inside, _disk(int(0.2 * eye_distance))) & ~cv2.dilate(inside, _disk(int(0.06 * eye_distance)))
     inner = inside & ~cv2.erode(inside, _disk(int(0.15 * eye_distance)))
     face_area = _hull_mask(face.landmarks, size)
-    eyes = _hull_mask(face.landmarks[36:42], size) | _hull_mask(face.landmarks[42:48], size)
+    eyes = _hull_mask(face.landmarks[EYE_LEFT], size) | _hull_mask(face.landmarks[EYE_RIGHT], size)
     eyes = cv2.dilate(eyes.astype(np.uint8), _disk(int(0.15 * eye_distance))).astype(bool)
     outer = outer.astype(bool) & face_area & ~eyes
     inner = inner.astype(bool) & face_area
@@ -109,9 +112,10 @@ def _contrast(lab: np.ndarray, candidate: np.ndarray, face: Face, eye_distance: 
     return float(np.linalg.norm(difference))
 
 
-def _edge_strength(lab: np.ndarray, candidate: np.ndarray, inner_face: np.ndarray) -> float:
-    """Median colour-gradient magnitude (ΔE per pixel, max over 5x5) along the candidate's outline inside
-    ``inner_face``: a worn mask has a crisp edge there, a shading or beard false positive shades off."""
+def _edge_strength(lab: np.ndarray, candidate: np.ndarray, inner_face: np.ndarray) -> tuple[float, float]:
+    """Median colour gradient (ΔE per pixel, max over 5x5) along the candidate's outline inside ``inner_face``,
+    absolute and relative to the median gradient of ``inner_face`` (blurred, upscaled photos have weak edges
+    everywhere): a worn mask has a crisp edge there, a shading or beard false positive shades off."""
     gradient = np.zeros(lab.shape[:2], np.float32)
     for channel, weight in zip(cv2.split(lab), LAB_WEIGHTS, strict=True):
         gradient += weight**2 * (cv2.Sobel(channel, cv2.CV_32F, 1, 0, ksize=3) ** 2
@@ -119,7 +123,10 @@ def _edge_strength(lab: np.ndarray, candidate: np.ndarray, inner_face: np.ndarra
     gradient = cv2.dilate(np.sqrt(gradient) / 8.0, np.ones((5, 5), np.uint8))
     inside = candidate.astype(np.uint8)
     outline = (inside & ~cv2.erode(inside, np.ones((3, 3), np.uint8))).astype(bool) & inner_face
-    return float(np.median(gradient[outline])) if outline.sum() >= 10 else 0.0
+    if outline.sum() < 10:
+        return 0.0, 0.0
+    edge = float(np.median(gradient[outline]))
+    return edge, edge / max(float(np.median(gradient[inner_face])), 0.5)
 
 
 def _grabcut(crop: np.ndarray, sure: np.ndarray, probable: np.ndarray, allowed: np.ndarray,
@@ -152,10 +159,12 @@ def face_mask_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | 
                       exclude: np.ndarray | None = None) -> np.ndarray:
     """Segment a worn face mask in an aligned crop (S, S, 3) with the face's landmarks in crop coordinates.
 
-    k-means (k = 3) on Lab colour inside the lower-face polygon; clusters far from the skin colour sampled above
-    the mask are "mask". The candidate must cover most of the mouth/chin core and of the lower nose, else the
-    face is taken as unmasked; GrabCut then refines its outline (it may reach past the jaw line). ``exclude``
-    (bool, S x S) marks pixels that belong to something else (an eye bar). Returns bool (S, S).
+    k-means (k = 3) on Lab colour inside the lower-face polygon; the cluster dominating the mouth and lower nose
+    must be far from the skin colour sampled above the mask, and with the other far clusters that share that
+    core it makes the candidate. The candidate must cover most of the mouth and the lower nose, differ from the
+    face around it and have a crisp outline, else the face is taken as unmasked; GrabCut then refines its
+    outline (it may reach past the jaw line). ``exclude`` (bool, S x S) marks pixels that belong to something
+    else (an eye bar). Returns bool (S, S).
     """
     settings = settings or SegmentSettings()
     size = crop.shape[0]
@@ -197,8 +206,10 @@ def face_mask_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | 
     inner_face = cv2.erode(polygon.astype(np.uint8), _disk(int(0.15 * eye_distance))).astype(bool)
     inner_face[: int(bridge_y + 0.05 * eye_distance)] = False
     if (candidate[core].mean() < settings.core_cover or candidate[nose].mean() < settings.nose_cover
-            or _contrast(lab, candidate, face, eye_distance) < settings.min_contrast
-            or _edge_strength(lab, candidate, inner_face) < settings.min_edge):
+            or _contrast(lab, candidate, face, eye_distance) < settings.min_contrast):
+        return empty
+    edge, relative_edge = _edge_strength(lab, candidate, inner_face)
+    if edge < settings.min_edge and relative_edge < settings.min_relative_edge:
         return empty
     # GrabCut: the eroded candidate is sure, the rest of it probable; the eyes and above are background
     sure = cv2.erode(candidate.astype(np.uint8), _disk(int(0.2 * eye_distance))).astype(bool) | (candidate & core)
@@ -212,7 +223,8 @@ def face_mask_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | 
 
 def eye_bar_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | None = None) -> np.ndarray:
     """Segment a censor bar across both eyes in an aligned crop (S, S, 3): a flat, uniformly coloured, elongated
-    rectangle along the eye line that reaches past both eye centres. Returns bool (S, S), the filled rectangle.
+    rectangle along the eye line, near the eyes (their landmarks are rough under a bar). Returns bool (S, S), the
+    filled rectangle.
     """
     settings = settings or SegmentSettings()
     size = crop.shape[0]
@@ -224,7 +236,7 @@ def eye_bar_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | No
     mean = cv2.blur(colour, (3, 3))
     spread = np.sqrt(np.maximum(cv2.blur(colour * colour, (3, 3)) - mean * mean, 0)).sum(-1)
     flat = spread < settings.bar_flatness
-    top, bottom = int(centre[1] - 0.9 * eye_distance), int(centre[1] + 0.9 * eye_distance)
+    top, bottom = int(centre[1] - settings.bar_reach * eye_distance), int(centre[1] + settings.bar_reach * eye_distance)
     flat[: max(0, top)] = False
     flat[max(0, bottom):] = False
     count, labels, stats, _ = cv2.connectedComponentsWithStats(flat.astype(np.uint8), connectivity=4)
@@ -242,9 +254,9 @@ def eye_bar_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | No
         if (area / (length * height) >= settings.bar_fill
                 and length >= settings.bar_elongation * height
                 and length >= settings.bar_min_length * eye_distance
-                and abs(float(axis @ along)) > np.cos(np.deg2rad(20))
-                and abs(float(offset @ along)) < 0.5 * eye_distance
-                and abs(float(offset[0] * along[1] - offset[1] * along[0])) < 0.45 * eye_distance):
+                and abs(float(axis @ along)) > np.cos(np.deg2rad(25))
+                and abs(float(offset @ along)) < settings.bar_reach * eye_distance
+                and abs(float(offset[0] * along[1] - offset[1] * along[0])) < settings.bar_reach * eye_distance):
             best, best_area = ((cx, cy), (w + 2.5, h + 2.5), angle), area
     if best is None:
         return empty
