@@ -1,4 +1,5 @@
-"""Occlusion finder: synthetic surgical masks and eye bars are found, clean faces stay (nearly) empty."""
+"""Occlusion finder: synthetic surgical masks, eye bars and real worn masks are found, clean faces stay (nearly)
+empty."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from unmask.io import load_image
 from unmask.occlusion import occlude
 
 PHOTOS = ("faces_hq/celebatest_182694.jpg", "faces_hq/celebatest_182697.jpg", "faces_hq/celebatest_182705.jpg")
+MASKED = ("masked/rmfd_0016_0034.jpg", "masked/rmfd_0001_0043.jpg", "masked/chandrika_with_mask617.jpg")  # train split
 
 
 def _iou(first: np.ndarray, second: np.ndarray) -> float:
@@ -45,3 +47,14 @@ def test_astronaut(astronaut: np.ndarray) -> None:
 def test_real_faces(shared_data: Path, name: str) -> None:
     """Real photos from faces_hq: surgical mask and bar found, clean face empty."""
     _check_face(load_image(shared_data / name))
+
+
+@pytest.mark.parametrize("name", MASKED)
+def test_real_masks(shared_data: Path, name: str) -> None:
+    """Real photos of worn masks (small, soft-edged): a mask is found on the lower half of the face."""
+    found, faces = find_occlusions(load_image(shared_data / name))
+    assert faces
+    x0, y0, x1, y1 = faces[0].box
+    area = (x1 - x0) * (y1 - y0)
+    assert 0.1 * area < found.sum() < 0.8 * area
+    assert np.nonzero(found)[0].mean() > y0 + 0.5 * (y1 - y0)

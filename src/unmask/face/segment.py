@@ -4,7 +4,8 @@ Both work in the aligned, upright crop of each face (so thresholds are in a fixe
 mapped back to the photo through the exact inverse warp. The eye bar is looked for first (a flat, uniformly
 coloured, elongated rectangle across the eye line), so that it is kept out of the skin reference of the
 face-mask search. The face mask is the k-means result, accepted only when it covers the lower nose and the mouth
-and has a distinct outline (so lips, beards, shading and background give nothing), then refined by GrabCut.
+and looks like a mask rather than lips, a beard or shading (little or non-skin chroma, smooth, a clear outline:
+see MASK_SCORE; or a crisp, contrasting outline), then refined by GrabCut.
 """
 
 from __future__ import annotations
@@ -26,14 +27,18 @@ WORK_SIZE = 256  # side of the aligned crop the segmentation runs on
 class SegmentSettings:
     """Tunable thresholds of the occlusion finder (colour distances are CIE ΔE in Lab units)."""
 
-    skin_distance: float = 8.0  # a k-means cluster this far (lightness half-weighted) from skin is "not skin"
+    skin_distance: float = 5.0  # a k-means cluster this far (lightness half-weighted) from skin is "not skin"
     core_share: float = 0.1  # a far cluster must hold this share of the mouth/nose core to join the mask
-    core_cover: float = 0.8  # share of the mouth that must be covered to call it a mask
+    core_cover: float = 0.5  # share of the mouth that must be covered to call it a mask
     nose_cover: float = 0.6  # share of the lower nose that must be covered (beards and lips leave it free)
-    min_contrast: float = 6.0  # min weighted ΔE between the candidate's rim and the face around it
-    min_edge: float = 4.5  # min median colour gradient (ΔE / pixel) along the candidate's outline in the face
-    min_relative_edge: float = 2.5  # ... or min ratio of that to the lower face's median gradient
-    grabcut_scale: float = 0.5  # GrabCut runs on the crop scaled by this
+    min_score: float = 0.5  # min mask score (see MASK_SCORE) of a plain mask candidate
+    crisp_contrast: float = 6.0  # a candidate that fails the score is still taken with this weighted ΔE between
+    crisp_edge: float = 12.0  # its rim and the face around it and this median colour gradient (ΔE / pixel) along
+    # its outline, ...
+    print_edge: float = 9.0  # ... or, when patterned (a print), with this gradient
+    print_texture: float = 5.0  # and this median lightness std-dev (5x5) inside
+    grabcut_scale: float = 0.75  # GrabCut runs on the crop scaled by this
+    grabcut_reach: float = 0.8  # GrabCut may grow the candidate this far (eye distances) past the lower face
     bar_flatness: float = 3.0  # max summed RGB std-dev (3x3) of a censor-bar pixel
     bar_fill: float = 0.8  # min share of its minimum-area rectangle a bar component fills
     bar_elongation: float = 2.2  # min length / height of a bar
@@ -43,6 +48,12 @@ class SegmentSettings:
 
 
 LAB_WEIGHTS = np.array([0.5, 1.0, 1.0], np.float32)  # shading changes lightness more than a mask changes hue
+# Mask score of a candidate: a linear score (logistic regression, fitted on train/val real masked photos against
+# clean faces) in its median chroma (masks are white, light blue, black: little chroma; lips, beards and shading
+# keep the skin's), its chroma distance to the skin, log1p of its texture (lightness std-dev: fabric is smooth,
+# beards and stubble are not), of its outline gradient and of its rim contrast.
+MASK_SCORE = {"bias": 1.944, "chroma": -0.1645, "skin_chroma_distance": 0.2073, "texture": -2.744,
+              "edge": 0.80, "contrast": 0.35}
 
 
 def _lab(image: np.ndarray) -> np.ndarray:
@@ -112,10 +123,9 @@ def _contrast(lab: np.ndarray, candidate: np.ndarray, face: Face, eye_distance: 
     return float(np.linalg.norm(difference))
 
 
-def _edge_strength(lab: np.ndarray, candidate: np.ndarray, inner_face: np.ndarray) -> tuple[float, float]:
-    """Median colour gradient (ΔE per pixel, max over 5x5) along the candidate's outline inside ``inner_face``,
-    absolute and relative to the median gradient of ``inner_face`` (blurred, upscaled photos have weak edges
-    everywhere): a worn mask has a crisp edge there, a shading or beard false positive shades off."""
+def _edge_strength(lab: np.ndarray, candidate: np.ndarray, inner_face: np.ndarray) -> float:
+    """Median colour gradient (ΔE per pixel, max over 5x5) along the candidate's outline inside ``inner_face``:
+    a worn mask has a crisp edge there, a shading or beard false positive shades off."""
     gradient = np.zeros(lab.shape[:2], np.float32)
     for channel, weight in zip(cv2.split(lab), LAB_WEIGHTS, strict=True):
         gradient += weight**2 * (cv2.Sobel(channel, cv2.CV_32F, 1, 0, ksize=3) ** 2
@@ -124,9 +134,36 @@ def _edge_strength(lab: np.ndarray, candidate: np.ndarray, inner_face: np.ndarra
     inside = candidate.astype(np.uint8)
     outline = (inside & ~cv2.erode(inside, np.ones((3, 3), np.uint8))).astype(bool) & inner_face
     if outline.sum() < 10:
-        return 0.0, 0.0
-    edge = float(np.median(gradient[outline]))
-    return edge, edge / max(float(np.median(gradient[inner_face])), 0.5)
+        return 0.0
+    return float(np.median(gradient[outline]))
+
+
+def _texture(lab: np.ndarray, candidate: np.ndarray, eye_distance: float) -> float:
+    """Median lightness std-dev (5x5) inside the candidate, its rim left out."""
+    lightness = lab[..., 0]
+    spread = np.sqrt(np.maximum(cv2.blur(lightness * lightness, (5, 5)) - cv2.blur(lightness, (5, 5)) ** 2, 0))
+    inner = cv2.erode(candidate.astype(np.uint8), _disk(int(0.1 * eye_distance))).astype(bool)
+    return float(np.median(spread[inner])) if inner.any() else 99.0
+
+
+def _is_mask(lab: np.ndarray, candidate: np.ndarray, skin: np.ndarray, face: Face, inner_face: np.ndarray,
+             settings: SegmentSettings) -> bool:
+    """Whether a candidate that covers the mouth and lower nose is a worn mask rather than lips, a beard or
+    shading: by its mask score (MASK_SCORE), else by a crisp, contrasting outline (sharper for a plain one than
+    for a patterned one, whose texture lowers its score)."""
+    _, eye_distance = _eye_geometry(face)
+    contrast = _contrast(lab, candidate, face, eye_distance)
+    edge = _edge_strength(lab, candidate, inner_face)
+    texture = _texture(lab, candidate, eye_distance)
+    if contrast >= settings.crisp_contrast and (
+            edge >= settings.crisp_edge or (edge >= settings.print_edge and texture >= settings.print_texture)):
+        return True
+    colour = np.median(lab[candidate], axis=0)
+    score = (MASK_SCORE["bias"] + MASK_SCORE["chroma"] * float(np.hypot(colour[1], colour[2]))
+             + MASK_SCORE["skin_chroma_distance"] * float(np.hypot(*(colour[1:] - skin[1:])))
+             + MASK_SCORE["texture"] * np.log1p(texture) + MASK_SCORE["edge"] * np.log1p(edge)
+             + MASK_SCORE["contrast"] * np.log1p(contrast))
+    return bool(score >= settings.min_score)
 
 
 def _grabcut(crop: np.ndarray, sure: np.ndarray, probable: np.ndarray, allowed: np.ndarray,
@@ -161,8 +198,8 @@ def face_mask_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | 
 
     k-means (k = 3) on Lab colour inside the lower-face polygon; the cluster dominating the mouth and lower nose
     must be far from the skin colour sampled above the mask, and with the other far clusters that share that
-    core it makes the candidate. The candidate must cover most of the mouth and the lower nose, differ from the
-    face around it and have a crisp outline, else the face is taken as unmasked; GrabCut then refines its
+    core it makes the candidate. The candidate must cover most of the mouth and the lower nose and look like a
+    mask (``_is_mask``), else the face is taken as unmasked; GrabCut then refines its
     outline (it may reach past the jaw line). ``exclude`` (bool, S x S) marks pixels that belong to something
     else (an eye bar). Returns bool (S, S).
     """
@@ -206,14 +243,11 @@ def face_mask_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | 
     inner_face = cv2.erode(polygon.astype(np.uint8), _disk(int(0.15 * eye_distance))).astype(bool)
     inner_face[: int(bridge_y + 0.05 * eye_distance)] = False
     if (candidate[core].mean() < settings.core_cover or candidate[nose].mean() < settings.nose_cover
-            or _contrast(lab, candidate, face, eye_distance) < settings.min_contrast):
-        return empty
-    edge, relative_edge = _edge_strength(lab, candidate, inner_face)
-    if edge < settings.min_edge and relative_edge < settings.min_relative_edge:
+            or not _is_mask(lab, candidate, skin, face, inner_face, settings)):
         return empty
     # GrabCut: the eroded candidate is sure, the rest of it probable; the eyes and above are background
     sure = cv2.erode(candidate.astype(np.uint8), _disk(int(0.2 * eye_distance))).astype(bool) | (candidate & core)
-    allowed = cv2.dilate(region.astype(np.uint8), _disk(int(0.8 * eye_distance))).astype(bool)
+    allowed = cv2.dilate(region.astype(np.uint8), _disk(int(settings.grabcut_reach * eye_distance))).astype(bool)
     allowed[: int(centre[1] + 0.15 * eye_distance)] = False
     allowed &= ~exclude
     found = _grabcut(crop, sure, candidate, allowed, settings.grabcut_scale)
