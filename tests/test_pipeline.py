@@ -49,3 +49,13 @@ def test_clear_errors(unmasker, masked_astronaut):
         unmasker(occluded, mask=truth[:100])
     with pytest.raises(UnmaskError, match="no face"):
         unmasker(np.full((64, 64, 3), 128, np.uint8))
+
+
+def test_a_given_mask_is_filled_to_its_edge(unmasker, masked_astronaut):
+    occluded, truth = masked_astronaut
+    result = unmasker(occluded, mask=truth * 255)
+    hole = truth.astype(bool)
+    assert np.array_equal(result.mask.astype(bool), hole)
+    edge = hole & ~np.pad(hole, 1)[2:, 1:-1] | hole & ~np.pad(hole, 1)[:-2, 1:-1]
+    untouched = (result.image[edge] == occluded[edge]).all(axis=-1).mean()
+    assert untouched < 0.05  # no ring of the occluder is left at the hole's edge

@@ -38,6 +38,12 @@ def _feather(mask: np.ndarray, width: float) -> np.ndarray:
     return np.clip(inside / width, 0, 1).astype(np.float32) * (mask > 0)
 
 
+def _grow(mask: np.ndarray, width: float) -> np.ndarray:
+    """Dilate a found mask by ``width`` px, so its feathered edge covers the occluder's last pixels."""
+    size = 2 * int(round(width)) + 1
+    return cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+
+
 def _match_colour(result: np.ndarray, original: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Shift the pasted hole's colour by the mean offset between original and result on a ring around it."""
     ring = cv2.dilate(hole.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) & ~hole.astype(bool)
@@ -60,7 +66,8 @@ class Unmasker:
     ``image``: path, PIL image, numpy HWC (uint8 or float in [0, 1]) or torch (3, H, W)/(1, 3, H, W) in [0, 1].
     ``mask``: optional, same forms, non-zero = hole; found automatically (face masks, eye bars) when omitted.
     Each face is aligned, inpainted at the model's size and pasted back into the full-resolution photo;
-    pixels outside the hole are returned unchanged.
+    pixels outside the hole are returned unchanged. A given mask is filled exactly; a found mask is grown by
+    ``feather`` px and blended over that band. ``UnmaskResult.mask`` is every pixel that was changed.
     """
 
     def __init__(self, model: str | None = None, feather: float = 3.0) -> None:
@@ -99,7 +106,8 @@ class Unmasker:
         faces = detect_faces(photo)
         if not faces:
             raise UnmaskError("no face found in the image")
-        hole = user_hole if user_hole is not None else find_occlusions(photo, faces)[0]
+        feather = 0.0 if user_hole is not None else self.feather
+        hole = user_hole if user_hole is not None else _grow(find_occlusions(photo, faces)[0], feather)
         result = photo.copy()
         union = np.zeros(photo.shape[:2], np.uint8)
         for face in faces:
@@ -107,7 +115,7 @@ class Unmasker:
             if not face_hole.any():
                 continue
             filled = _match_colour(filled, result, face_hole)
-            alpha = _feather(face_hole, self.feather)[..., None]
+            alpha = _feather(face_hole, feather)[..., None]
             result = np.clip(result * (1 - alpha) + filled * alpha + 0.5, 0, 255).astype(np.uint8)
             union |= face_hole
         return UnmaskResult(image=_like(result, image), mask=union, faces=faces)
