@@ -125,7 +125,3 @@ class InpaintingGAN(L.LightningModule):
         """The EMA generator's weights, the ones we ship."""
         return {name: tensor.detach().clone() for name, tensor in self.ema.state_dict().items()}
 
-
-def trainable_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
