@@ -7,7 +7,6 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn as nn
 
 from unmask.eval.metrics import psnr
 from unmask.losses import (
@@ -120,8 +119,3 @@ class InpaintingGAN(L.LightningModule):
         self.log("val/psnr_hole", psnr(output, image, mask).mean(), prog_bar=True, sync_dist=True)
         self.log("val/l1_hole", ((output - image).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1),
                  sync_dist=True)
-
-    def state_dict_for_export(self) -> dict[str, torch.Tensor]:
-        """The EMA generator's weights, the ones we ship."""
-        return {name: tensor.detach().clone() for name, tensor in self.ema.state_dict().items()}
-
