@@ -12,21 +12,19 @@ import argparse
 from pathlib import Path
 
 import torch
-import yaml
 
 from unmask.eval.harness import evaluate, load_eval_set
 from unmask.models import create_model
+from unmask.train.run import load_run
 
 
 def load_run_generator(run: Path) -> tuple[str, torch.nn.Module]:
     """The EMA generator of ``run/checkpoints/last.ckpt`` (our own file) and a label with its step."""
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    config, step, ema = load_run(run)
     generator = config["model"]["generator"]
     model = create_model(generator["name"], **generator.get("kwargs", {}))
-    model.load_state_dict({key[4:]: value for key, value in checkpoint["state_dict"].items()
-                           if key.startswith("ema.")})
-    return f"{run.name}@{checkpoint['global_step']}", model.eval()
+    model.load_state_dict(ema)
+    return f"{run.name}@{step}", model.eval()
 
 
 def main() -> None:

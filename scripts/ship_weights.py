@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-import yaml
-
 from unmask.models.pretrained import save_shipped
+from unmask.train.run import load_run
 
 
 def main() -> None:
@@ -23,14 +21,12 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--name", default="deepfill")
     args = parser.parse_args()
-    config = yaml.safe_load((args.run / "config.yaml").read_text())
-    checkpoint = torch.load(args.run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    state = {key[len("ema."):]: value for key, value in checkpoint["state_dict"].items() if key.startswith("ema.")}
+    config, step, state = load_run(args.run)
     generator = config["model"]["generator"]
     record = {
         "model": generator["name"], "kwargs": generator.get("kwargs", {}), "size": config["data"]["size"],
-        "trained": {"steps": int(checkpoint["global_step"]), "batch_size": config["data"]["batch_size"],
-                    "images_seen": int(checkpoint["global_step"]) * int(config["data"]["batch_size"]),
+        "trained": {"steps": step, "batch_size": config["data"]["batch_size"],
+                    "images_seen": step * int(config["data"]["batch_size"]),
                     "config": str(args.run / "config.yaml")},
     }
     path = save_shipped(args.name, state, record)

@@ -76,3 +76,12 @@ def train(config: dict[str, Any], resume: str | None = None) -> Path:
     trainer.fit(module, datamodule=data, ckpt_path=resolve_resume(resume, run_dir))
     trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     return run_dir
+
+
+def load_run(run_dir: str | Path) -> tuple[dict[str, Any], int, dict[str, torch.Tensor]]:
+    """A run folder's resolved config, its last checkpoint's step, and the EMA generator's weights."""
+    run_dir = Path(run_dir)
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ema = {key[len("ema."):]: value for key, value in checkpoint["state_dict"].items() if key.startswith("ema.")}
+    return config, int(checkpoint["global_step"]), ema
