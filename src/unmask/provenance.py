@@ -1,0 +1,33 @@
+"""Provenance of edited photos: the metadata ``unmask`` writes into every output, and reading it back."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from PIL import Image
+
+MODEL_KEY = "unmask_model"
+IMAGE_DESCRIPTION = 0x010E  # EXIF tag where JPEG/WebP/TIFF outputs carry the metadata
+
+
+def provenance_metadata(model: str, mask: np.ndarray) -> dict[str, str]:
+    """Metadata for a photo whose pixels under ``mask`` (H, W), non-zero = synthesized, were painted by ``model``."""
+    ys, xs = np.asarray(mask).nonzero()
+    region = f"{xs.min()},{ys.min()},{xs.max() + 1},{ys.max() + 1}" if len(xs) else "none"
+    return {"unmask": f"edited by unmask: the face region inside the box {region} (x0,y0,x1,y1) was "
+                      f"synthesized by the {model} model and is not the real face",
+            MODEL_KEY: model, "unmask_region": region}
+
+
+def edited_by(path: str | os.PathLike) -> str | None:
+    """The model named in an image file's unmask metadata (PNG text or EXIF description), None for other files."""
+    with Image.open(path) as image:
+        if MODEL_KEY in image.info:
+            return str(image.info[MODEL_KEY])
+        description = str(image.getexif().get(IMAGE_DESCRIPTION, ""))
+    for item in description.split("; "):
+        key, _, value = item.partition("=")
+        if key == MODEL_KEY and value:
+            return value
+    return None

@@ -1,0 +1,201 @@
+"""The FastAPI app: REST endpoints around the one ``Unmasker``, the page, the study, JSON errors throughout."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Annotated
+
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image, UnidentifiedImageError
+
+from unmask import __version__
+from unmask.errors import UnmaskError
+from unmask.models import list_models
+from unmask.pipeline import Unmasker, default_model
+from unmask.server import jobs
+from unmask.server.gate import UploadGate
+from unmask.server.pool import WorkerCrashed, WorkerPool
+from unmask.server.schemas import DetectResponse, ErrorResponse, Health, ModelInfo, ModelsResponse
+from unmask.server.settings import Settings
+from unmask.server.study_api import study_router
+
+STATIC = Path(str(resources.files("unmask.server") / "static"))
+UPLOAD_PATHS = frozenset({"/api/v1/remove", "/api/v1/detect"})
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 404, 413, 422, 503)}
+
+
+@cache
+def model_catalogue() -> tuple[ModelInfo, ...]:
+    """Every registered model and whether the pipeline accepts it here (learned ones need shipped weights)."""
+    default = default_model()
+    catalogue = []
+    for name in list_models():
+        try:
+            learned = any(True for _ in Unmasker(name).model.parameters())
+            catalogue.append(ModelInfo(name=name, kind="learned" if learned else "classical", available=True,
+                                       default=name == default))
+        except UnmaskError as error:
+            catalogue.append(ModelInfo(name=name, kind="learned", available=False, default=False, reason=str(error)))
+    return tuple(catalogue)
+
+
+def _resolve_model(name: str | None) -> str:
+    """The model a request asked for (the default when none), refused with 400 when it cannot run here."""
+    catalogue = {info.name: info for info in model_catalogue()}
+    if not name:
+        return next(info.name for info in catalogue.values() if info.default)
+    if name not in catalogue:
+        raise HTTPException(400, f"unknown model {name!r}; available: "
+                                 f"{', '.join(n for n, info in catalogue.items() if info.available)}")
+    if not catalogue[name].available:
+        raise HTTPException(400, catalogue[name].reason or f"model {name!r} cannot be used")
+    return name
+
+
+async def _read_image(upload: UploadFile, field: str, max_pixels: int) -> tuple[bytes, str | None]:
+    """The upload's bytes and Pillow format, after a header-only check of readability and pixel count."""
+    data = await upload.read()
+    if not data:
+        raise HTTPException(400, f"{field}: the upload is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height, image_format = image.width, image.height, image.format
+    except Image.DecompressionBombError:
+        raise HTTPException(413, f"{field}: refused as a possible decompression bomb (too many pixels)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise HTTPException(400, f"{field}: not a readable image ({type(error).__name__})") from None
+    if width * height > max_pixels:
+        raise HTTPException(413, f"{field}: {width}x{height} is {width * height:,} pixels, over the server's limit "
+                                 f"of {max_pixels:,}; downscale the photo")
+    return data, image_format
+
+
+def _download_name(filename: str | None, suffix: str) -> str:
+    """``<stem>.unmasked<suffix>`` from the client's file name, reduced to safe characters (never a path)."""
+    stem = PurePosixPath((filename or "photo").replace("\\", "/")).stem
+    return f"{re.sub(r'[^A-Za-z0-9_-]+', '_', stem)[:80] or 'photo'}.unmasked{suffix}"
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _validation_message(error: RequestValidationError) -> str:
+    """One line out of pydantic's error list, e.g. ``image: Field required``."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path"))
+        parts.append(f"{where}: {item.get('msg', 'invalid')}" if where else str(item.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid request"
+
+
+def _install_error_handlers(app: FastAPI, pool: WorkerPool) -> None:
+    """Every error becomes ``{"detail": "<one line>"}`` with a fitting status."""
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+        return _error(error.status_code, str(error.detail), error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        return _error(422, _validation_message(error))
+
+    @app.exception_handler(jobs.UploadError)
+    async def bad_upload(_: Request, error: jobs.UploadError) -> JSONResponse:
+        return _error(400, str(error))
+
+    @app.exception_handler(UnmaskError)
+    async def cannot_process(_: Request, error: UnmaskError) -> JSONResponse:
+        return _error(getattr(error, "status", 422), str(error))
+
+    @app.exception_handler(WorkerCrashed)
+    async def crashed(_: Request, error: WorkerCrashed) -> JSONResponse:
+        return _error(503, str(error), {"Retry-After": str(pool.retry_after())})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app: REST API under /api/v1, the page at /, the study at /study, /healthz, /openapi.json."""
+    settings = settings or Settings()
+    pool = WorkerPool(settings.workers, settings.queue, settings.worker_threads())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        pool.close()
+
+    app = FastAPI(title="unmask", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Find what covers a face in a photo and paint a believable face back. The filled-in "
+                              "face is invented, not recovered.")
+    app.state.settings, app.state.pool = settings, pool
+    _install_error_handlers(app, pool)
+    app.add_middleware(UploadGate, pool=pool, max_bytes=settings.max_upload_bytes, paths=UPLOAD_PATHS)
+
+    @app.get("/healthz", response_model=Health, tags=["service"])
+    def healthz() -> Health:
+        """Liveness and current load."""
+        return Health(version=__version__, workers=pool.workers, capacity=pool.capacity, admitted=pool.admitted)
+
+    @app.get("/api/v1/models", response_model=ModelsResponse, tags=["unmask"])
+    def models() -> ModelsResponse:
+        """The models of the registry, which of them can run here and the default."""
+        catalogue = list(model_catalogue())
+        return ModelsResponse(default=next(info.name for info in catalogue if info.default), models=catalogue,
+                              reference_supported=jobs.supports_reference())
+
+    @app.post("/api/v1/remove", tags=["unmask"], response_class=Response, responses={
+        **ERRORS, 200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
+                        "description": "the photo with the faces filled in, same size and format as the input"}})
+    async def remove(image: Annotated[UploadFile, File(description="the photo")],
+                     mask: Annotated[UploadFile | None, File(description="white = hole; found when omitted")] = None,
+                     reference: Annotated[UploadFile | None, File(description="another photo of the person")] = None,
+                     model: Annotated[str | None, Form(description="a model of /api/v1/models")] = None) -> Response:
+        """Remove what covers the faces; the result keeps the input's size and format (others come back PNG)."""
+        model_name = _resolve_model(model)
+        if reference is not None and not jobs.supports_reference():
+            raise HTTPException(400, jobs.NO_REFERENCE)
+        photo, image_format = await _read_image(image, "image", settings.max_pixels)
+        hole = None if mask is None else (await _read_image(mask, "mask", settings.max_pixels))[0]
+        guide = None if reference is None else (await _read_image(reference, "reference", settings.max_pixels))[0]
+        result: jobs.RemoveResult = await pool.run(jobs.remove_job, photo, image_format, model_name, hole, guide)
+        return Response(result.data, media_type=result.media_type, headers={
+            "Content-Disposition": f'attachment; filename="{_download_name(image.filename, result.suffix)}"',
+            "X-Unmask-Model": model_name, "X-Unmask-Faces": str(result.faces), "X-Unmask-Region": result.region})
+
+    @app.post("/api/v1/detect", tags=["unmask"], response_model=DetectResponse, responses={
+        **ERRORS, 200: {"content": {"application/json": {}, "image/png": {}},
+                        "description": "faces and mask as JSON, or only the mask PNG with format=png"}})
+    async def detect(image: Annotated[UploadFile, File(description="the photo")],
+                     format: Annotated[str, Query(pattern="^(json|png)$")] = "json") -> Response:
+        """Find the faces and what covers them; the mask is white (255) where occluded."""
+        photo, _ = await _read_image(image, "image", settings.max_pixels)
+        found = DetectResponse(**await pool.run(jobs.detect_job, photo))
+        if format == "png":
+            return Response(base64.b64decode(found.mask_png), media_type="image/png",
+                            headers={"X-Unmask-Faces": str(len(found.faces))})
+        return JSONResponse(found.model_dump())
+
+    app.include_router(study_router(settings.study_db))
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/study", include_in_schema=False)
+    def study_page() -> FileResponse:
+        return FileResponse(STATIC / "study.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,141 @@
+"""The work done in the server's worker processes: read uploads with ``unmask.io``, call the one ``Unmasker``.
+
+Uploads arrive as bytes and are written under server-chosen names into a private temporary folder (mode 0700)
+that is removed after the job; nothing a client names is ever used as a path.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from unmask.errors import UnmaskError
+from unmask.face.segment import find_occlusions
+from unmask.io import load_image, load_mask, save_image
+from unmask.pipeline import Unmasker
+from unmask.provenance import provenance_metadata
+
+# Pillow format -> suffix of the file written back; other formats come back as PNG.
+FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
+MEDIA_TYPE = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp", ".bmp": "image/bmp",
+              ".tif": "image/tiff"}
+NO_REFERENCE = "reference-guided unmasking is not available in this version; send the photo without a reference"
+
+
+class UploadError(UnmaskError):
+    """An uploaded file that is not a usable image or mask (answered 400)."""
+
+
+@dataclass
+class RemoveResult:
+    """A finished removal: the encoded photo and facts for the response headers."""
+
+    data: bytes
+    media_type: str
+    suffix: str
+    faces: int
+    region: str
+
+
+def init_worker(threads: int) -> None:
+    """Run once in each worker process: share the cores out between the workers."""
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+
+
+def timed_call(function: Callable[..., object], *args: object) -> tuple[object, float]:
+    """``function(*args)`` and the seconds it took in the worker (queueing not counted)."""
+    start = time.perf_counter()
+    return function(*args), time.perf_counter() - start
+
+
+@cache
+def _unmasker(model: str) -> Unmasker:
+    """One pipeline per model and worker process, built on first use."""
+    return Unmasker(model)
+
+
+def supports_reference() -> bool:
+    """Whether this version's ``Unmasker.__call__`` takes a ``reference`` photo (checked each time it is asked)."""
+    return "reference" in inspect.signature(Unmasker.__call__).parameters
+
+
+class _Uploads:
+    """A private temporary folder holding one request's uploads under fixed names."""
+
+    def __enter__(self) -> _Uploads:
+        self._folder = tempfile.TemporaryDirectory(prefix="unmask-upload-")
+        self.root = Path(self._folder.name)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._folder.cleanup()
+
+    def _write(self, field: str, data: bytes) -> Path:
+        path = self.root / field
+        path.write_bytes(data)
+        return path
+
+    def _as_upload_error(self, field: str, error: UnmaskError) -> UploadError:
+        return UploadError(str(error).replace(str(self.root / field), field))
+
+    def image(self, field: str, data: bytes) -> np.ndarray:
+        """The upload as an upright RGB uint8 array (H, W, 3) read by ``unmask.io.load_image``."""
+        try:
+            return load_image(self._write(field, data))
+        except UnmaskError as error:
+            raise self._as_upload_error(field, error) from None
+
+    def mask(self, field: str, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+        """The upload as a mask float32 (H, W), 1 = hole, that must match ``shape``."""
+        try:
+            return load_mask(self._write(field, data), shape)
+        except UnmaskError as error:
+            raise self._as_upload_error(field, error) from None
+
+    def encode(self, image: np.ndarray, suffix: str, metadata: dict[str, str]) -> bytes:
+        """Encode an RGB uint8 image in the format of ``suffix`` with ``unmask.io.save_image``."""
+        return save_image(self.root / f"result{suffix}", image, metadata).read_bytes()
+
+
+def remove_job(image: bytes, image_format: str | None, model: str, mask: bytes | None = None,
+               reference: bytes | None = None) -> RemoveResult:
+    """Unmask one uploaded photo; the result keeps its size and (JPEG/PNG/WebP/BMP/TIFF) format."""
+    suffix = FORMAT_SUFFIX.get(image_format or "", ".png")
+    with _Uploads() as uploads:
+        photo = uploads.image("image", image)
+        hole = None if mask is None else uploads.mask("mask", mask, photo.shape)
+        options = {}
+        if reference is not None:
+            if not supports_reference():
+                raise UnmaskError(NO_REFERENCE)
+            options["reference"] = uploads.image("reference", reference)
+        result = _unmasker(model)(photo, mask=hole, **options)
+        metadata = provenance_metadata(model, result.mask)
+        data = uploads.encode(np.asarray(result.image), suffix, metadata)
+    return RemoveResult(data, MEDIA_TYPE[suffix], suffix, len(result.faces), metadata["unmask_region"])
+
+
+def detect_job(image: bytes) -> dict:
+    """Faces and occlusion mask of one uploaded photo, shaped as ``schemas.DetectResponse``."""
+    with _Uploads() as uploads:
+        photo = uploads.image("image", image)
+    mask, faces = find_occlusions(photo)
+    _, png = cv2.imencode(".png", (mask > 0).astype(np.uint8) * 255)
+    return {
+        "width": photo.shape[1], "height": photo.shape[0],
+        "faces": [{"box": [float(v) for v in face.box], "score": float(face.score),
+                   "keypoints": face.keypoints.astype(float).tolist()} for face in faces],
+        "occluded_fraction": float((mask > 0).mean()),
+        "mask_png": base64.b64encode(png.tobytes()).decode("ascii"),
+    }
