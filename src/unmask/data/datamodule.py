@@ -57,7 +57,7 @@ class OccludedFaces(Dataset):
         else:
             rng = np.random.default_rng(sample_seed(self.base_seed, index))
         _, mask, kind = self.mixture(image, face_from_landmarks(landmarks), rng)
-        image_tensor = torch.from_numpy(image).permute(2, 0, 1).float().div(255.0)
+        image_tensor = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
         mask_tensor = torch.from_numpy(mask.astype(np.float32))[None]
         return image_tensor, mask_tensor, kind
 

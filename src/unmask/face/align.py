@@ -84,11 +84,12 @@ def template_matrix(keypoints: np.ndarray, size: int, template: np.ndarray = TEM
 
 
 def align_face(
-    image: np.ndarray, face: Face, size: int = 256, border: int = cv2.BORDER_REFLECT_101
+    image: np.ndarray, face: Face, size: int = 256, border: int = cv2.BORDER_REPLICATE
 ) -> AlignedFace:
     """Warp the face into an upright (size, size, 3) crop with its keypoints on ``TEMPLATE_5 * size``.
 
-    image: (H, W, 3) uint8 RGB.  border: OpenCV border mode for the parts of the crop outside the photo.
+    image: (H, W, 3) uint8 RGB.  border: OpenCV border mode for the parts of the crop outside the photo; the
+    default repeats the photo's edge pixels (mirroring would paint phantom faces around tight face crops).
     """
     matrix = template_matrix(face.keypoints, size)
     crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
