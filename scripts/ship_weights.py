@@ -1,9 +1,11 @@
-"""Export the EMA generator of a training run as shipped fp16 safetensors plus its record.
+"""Export a training run's weights as shipped fp16 safetensors plus their record.
 
     python scripts/ship_weights.py runs/deepfill_cpu --name deepfill
+    python scripts/ship_weights.py runs/segmenter_cpu --name segmenter
 
-The record (``src/unmask/assets/weights/<name>.yaml``) keeps the model, its kwargs, the input size, the sha256,
-and the run's step count, so the model card can cite them.
+Inpainting runs ship their EMA generator to ``src/unmask/assets/weights/<name>``; a ``recipe: segmenter`` run ships
+the occlusion segmenter to ``src/unmask/assets/weights/detector/<name>``. The record (``<name>.yaml``) keeps the model,
+its kwargs, the input size, the sha256 and the run's step count, so the model card can cite them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unmask.models.pretrained import save_shipped
+from unmask.face.occluder_net import DETECTOR_DIR
+from unmask.models.pretrained import WEIGHTS_DIR, save_shipped
 from unmask.train.run import load_run
 
 
@@ -21,15 +24,23 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--name", default="deepfill")
     args = parser.parse_args()
-    config, step, state = load_run(args.run)
-    generator = config["model"]["generator"]
-    record = {
-        "model": generator["name"], "kwargs": generator.get("kwargs", {}), "size": config["data"]["size"],
+    config, _, _ = load_run(args.run, prefix="")
+    model = config["model"]
+    if model.get("recipe") == "segmenter":
+        config, step, state = load_run(args.run, prefix="segmenter.")
+        record = {"model": "segmenter", "kwargs": {"width": model["width"], "depth": model["depth"]}}
+        directory = DETECTOR_DIR
+    else:
+        config, step, state = load_run(args.run)
+        record = {"model": model["generator"]["name"], "kwargs": model["generator"].get("kwargs", {})}
+        directory = WEIGHTS_DIR
+    record.update({
+        "size": config["data"]["size"],
         "trained": {"steps": step, "batch_size": config["data"]["batch_size"],
                     "images_seen": step * int(config["data"]["batch_size"]),
                     "config": str(args.run / "config.yaml")},
-    }
-    path = save_shipped(args.name, state, record)
+    })
+    path = save_shipped(args.name, state, record, directory=directory)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

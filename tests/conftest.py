@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 from skimage import data
 
+from unmask.data.manifest import write_manifest
+from unmask.face import align_face, detect_faces, transform_face
+from unmask.io import save_image
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -23,3 +27,20 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not available")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tmp_path_factory, astronaut):
+    """A prepared folder of six astronaut crops (4 train, 1 val, 1 test) with real landmarks."""
+    root = tmp_path_factory.mktemp("prepared")
+    face = detect_faces(astronaut)[0]
+    aligned = align_face(astronaut, face, size=64)
+    landmarks = transform_face(face, aligned.matrix).landmarks
+    rows = []
+    for i, split in enumerate(["train"] * 4 + ["val", "test"]):
+        crop = np.clip(aligned.image.astype(int) + 8 * i, 0, 255).astype(np.uint8)
+        save_image(root / "crops" / f"a{i}.png", crop)
+        rows.append({"path": f"crops/a{i}.png", "split": split, "source_set": "astro", "source_file": "-",
+                     "identity": "", "group": f"g{i}", "face_index": 0, "score": 1.0, "coverage": 1.0})
+    write_manifest(root, rows, np.stack([landmarks] * 6))
+    return root

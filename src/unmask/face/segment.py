@@ -16,11 +16,14 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from unmask.errors import UnmaskError
 from unmask.face.align import align_face, transform_face, unwarp
 from unmask.face.detect import detect_faces
+from unmask.face.occluder_net import learned_occlusion_in_crop, segmenter_shipped
 from unmask.face.types import EYE_LEFT, EYE_RIGHT, JAW, MOUTH_OUTER, NOSE_BOTTOM, Face
 
 WORK_SIZE = 256  # side of the aligned crop the segmentation runs on
+DETECTION_METHODS = ("learned", "kmeans")
 
 
 @dataclass
@@ -305,18 +308,27 @@ def occlusion_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | 
     return bar | face_mask_in_crop(crop, face, settings, exclude=bar)
 
 
-def find_occlusions(image: np.ndarray, faces: list[Face] | None = None,
-                    settings: SegmentSettings | None = None) -> tuple[np.ndarray, list[Face]]:
+def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings: SegmentSettings | None = None,
+                    method: str = "auto") -> tuple[np.ndarray, list[Face]]:
     """Find face masks and eye bars on every face of an RGB uint8 photo (H, W, 3).
 
+    method: ``learned`` (the shipped segmenter, see ``unmask.face.occluder_net``), ``kmeans`` (seed 004's colour
+    clustering, tuned by ``settings``) or ``auto`` (learned when its weights are installed, else kmeans).
     Returns the union mask, uint8 (H, W) with 1 = occluded, and the faces (detected when not given).
     """
+    if method == "auto":
+        method = "learned" if segmenter_shipped() else "kmeans"
+    if method not in DETECTION_METHODS:
+        raise UnmaskError(f"unknown detection method {method!r}; choose one of auto, {', '.join(DETECTION_METHODS)}")
     if faces is None:
         faces = detect_faces(image)
     union = np.zeros(image.shape[:2], np.uint8)
     for face in faces:
         aligned = align_face(image, face, size=WORK_SIZE)
-        found = occlusion_in_crop(aligned.image, transform_face(face, aligned.matrix), settings)
+        if method == "learned":
+            found = learned_occlusion_in_crop(aligned.image)
+        else:
+            found = occlusion_in_crop(aligned.image, transform_face(face, aligned.matrix), settings)
         back, _ = unwarp(found.astype(np.float32), aligned)
         union |= (back > 0.5).astype(np.uint8)
     return union, faces

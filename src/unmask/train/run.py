@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from unmask.data.datamodule import FaceDataModule
 from unmask.errors import UnmaskError
 from unmask.train.callbacks import RngState, SampleGrid
-from unmask.train.module import InpaintingGAN
+from unmask.train.recipes import build_module
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -53,8 +53,18 @@ def train(config: dict[str, Any], resume: str | None = None) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     L.seed_everything(int(config.get("seed", 0)), workers=True)
-    data = FaceDataModule(**config["data"])
-    module = InpaintingGAN(**config["model"])
+    if config["model"].get("recipe") == "reference":  # reference-guided pairs: unmask.train.reference_module
+        from unmask.train.reference_module import build_reference_run
+
+        data, module, samples = build_reference_run(config, run_dir)
+    elif config["model"].get("recipe") == "segmenter":  # the learned occlusion detector: unmask.train.segmenter
+        from unmask.train.segmenter import build_segmenter_run
+
+        data, module, samples = build_segmenter_run(config, run_dir)
+    else:
+        data = FaceDataModule(**config["data"])
+        module = build_module(config["model"])  # model.recipe picks the loss recipe (default: deepfill)
+        samples = SampleGrid(run_dir / "samples", every=int(config.get("sample_every", 500)))
     trainer_cfg = dict(config.get("trainer", {}))
     devices = trainer_cfg.pop("devices", 1)
     gpu = torch.cuda.is_available()
@@ -67,7 +77,7 @@ def train(config: dict[str, Any], resume: str | None = None) -> Path:
         callbacks=[
             ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
                             every_n_train_steps=int(config.get("checkpoint_every", 500))),
-            SampleGrid(run_dir / "samples", every=int(config.get("sample_every", 500))),
+            samples,
             RngState(),
         ],
         logger=L.pytorch.loggers.CSVLogger(str(run_dir), name="logs"),
@@ -78,10 +88,11 @@ def train(config: dict[str, Any], resume: str | None = None) -> Path:
     return run_dir
 
 
-def load_run(run_dir: str | Path) -> tuple[dict[str, Any], int, dict[str, torch.Tensor]]:
-    """A run folder's resolved config, its last checkpoint's step, and the EMA generator's weights."""
+def load_run(run_dir: str | Path, prefix: str = "ema.") -> tuple[dict[str, Any], int, dict[str, torch.Tensor]]:
+    """A run folder's resolved config, its last checkpoint's step, and the weights of the submodule at ``prefix``
+    (the EMA generator by default)."""
     run_dir = Path(run_dir)
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    ema = {key[len("ema."):]: value for key, value in checkpoint["state_dict"].items() if key.startswith("ema.")}
-    return config, int(checkpoint["global_step"]), ema
+    state = {key[len(prefix):]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}
+    return config, int(checkpoint["global_step"]), state

@@ -1,0 +1,105 @@
+"""The Lightning module that trains the occlusion segmenter: binary cross-entropy plus soft Dice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from unmask.data.segmentation import OccluderDataModule
+from unmask.io import mask_to_image, save_image, tensor_to_image
+from unmask.models.segmenter import OcclusionSegmenter
+from unmask.viz import image_grid
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - soft Dice per image, averaged; images with an empty target count only through their false positives.
+
+    logits, target: (B, 1, H, W); target 1 = occluder.
+    """
+    prob = logits.sigmoid().flatten(1)
+    target = target.flatten(1)
+    intersection = (prob * target).sum(1)
+    return (1 - (2 * intersection + 1) / (prob.sum(1) + target.sum(1) + 1)).mean()
+
+
+def batch_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """IoU of ``logits > 0`` against the target per image, (B,); 1 where both are empty."""
+    predicted, truth = (logits > 0).flatten(1), target.flatten(1) > 0.5
+    union = (predicted | truth).sum(1)
+    intersection = (predicted & truth).sum(1)
+    return torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union, dtype=torch.float32))
+
+
+class SegmenterModule(L.LightningModule):
+    """Trains ``OcclusionSegmenter(width, depth)`` with Adam, cosine learning-rate decay over ``max_steps``."""
+
+    def __init__(self, width: int = 16, depth: int = 4, lr: float = 2e-3, max_steps: int = 10000,
+                 dice: float = 1.0) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.segmenter = OcclusionSegmenter(width, depth)
+
+    def configure_optimizers(self) -> dict:
+        """Adam with a cosine schedule stepped every batch."""
+        optimizer = torch.optim.Adam(self.segmenter.parameters(), lr=self.hparams.lr)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.hparams.max_steps,
+                                                              eta_min=self.hparams.lr * 0.02)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """BCE + dice * soft Dice on one batch."""
+        image, mask = batch
+        logits = self.segmenter(image)
+        bce = F.binary_cross_entropy_with_logits(logits, mask)
+        dice = soft_dice_loss(logits, mask)
+        self.log_dict({"train/bce": bce, "train/dice": dice}, prog_bar=True)
+        return bce + self.hparams.dice * dice
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """Mean IoU on occluded faces and the false-positive share on clean ones."""
+        image, mask = batch
+        logits = self.segmenter(image)
+        occluded = mask.flatten(1).amax(1) > 0
+        iou = batch_iou(logits, mask)
+        if occluded.any():
+            self.log("val/iou", iou[occluded].mean(), prog_bar=True)
+        if (~occluded).any():
+            self.log("val/false_positive", (logits[~occluded] > 0).float().mean())
+
+
+class SegmentationGrid(L.Callback):
+    """Every ``every`` steps, write ``samples/step_<N>.png``: validation faces; input, predicted, true occluder."""
+
+    def __init__(self, out_dir: str | Path, every: int = 500, count: int = 8) -> None:
+        self.out_dir = Path(out_dir)
+        self.every = every
+        self.count = count
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        """Write a grid when the global step hits a multiple of ``every`` (rank zero only)."""
+        if trainer.global_step % self.every or not trainer.is_global_zero:
+            return
+        dataset = trainer.datamodule.splits["val"]
+        items = [dataset[i] for i in range(min(self.count, len(dataset)))]
+        image = torch.stack([item[0] for item in items]).to(module.device)
+        with torch.no_grad():
+            predicted = (module.segmenter.eval()(image) > 0).float()
+        module.segmenter.train()
+        rows = [[tensor_to_image(image[i]), mask_to_image(predicted[i]), mask_to_image(items[i][1])]
+                for i in range(len(items))]
+        save_image(self.out_dir / f"step_{trainer.global_step:07d}.png",
+                   image_grid(rows, ["input", f"step {trainer.global_step}", "truth"], cell=128))
+
+
+def build_segmenter_run(config: dict[str, Any], run_dir: Path) -> tuple[OccluderDataModule, SegmenterModule,
+                                                                         SegmentationGrid]:
+    """Data, module and sample-grid callback of a ``model.recipe: segmenter`` training config."""
+    model = {key: value for key, value in config["model"].items() if key != "recipe"}
+    model.setdefault("max_steps", int(config.get("trainer", {}).get("max_steps", 10000)))
+    return (OccluderDataModule(**config["data"]), SegmenterModule(**model),
+            SegmentationGrid(run_dir / "samples", every=int(config.get("sample_every", 500))))
