@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -20,9 +21,9 @@ def provenance_metadata(model: str, mask: np.ndarray) -> dict[str, str]:
             MODEL_KEY: model, "unmask_region": region}
 
 
-def edited_by(path: str | os.PathLike) -> str | None:
+def edited_by(source: str | os.PathLike | BinaryIO) -> str | None:
     """The model named in an image file's unmask metadata (PNG text or EXIF description), None for other files."""
-    with Image.open(path) as image:
+    with Image.open(source) as image:
         if MODEL_KEY in image.info:
             return str(image.info[MODEL_KEY])
         description = str(image.getexif().get(IMAGE_DESCRIPTION, ""))

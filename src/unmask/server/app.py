@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import re
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Annotated
@@ -21,46 +21,17 @@ from PIL import Image, UnidentifiedImageError
 
 from unmask import __version__
 from unmask.errors import UnmaskError
-from unmask.models import list_models
-from unmask.pipeline import Unmasker, default_model
-from unmask.server import jobs
+from unmask.server import catalogue
 from unmask.server.gate import UploadGate
 from unmask.server.pool import WorkerCrashed, WorkerPool
-from unmask.server.schemas import DetectResponse, ErrorResponse, Health, ModelInfo, ModelsResponse
+from unmask.server.schemas import DetectResponse, ErrorResponse, Health, ModelsResponse
 from unmask.server.settings import Settings
 from unmask.server.study_api import study_router
+from unmask.server.tasks import NO_REFERENCE, RemoveResult, UploadError
 
 STATIC = Path(str(resources.files("unmask.server") / "static"))
 UPLOAD_PATHS = frozenset({"/api/v1/remove", "/api/v1/detect"})
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 404, 413, 422, 503)}
-
-
-@cache
-def model_catalogue() -> tuple[ModelInfo, ...]:
-    """Every registered model and whether the pipeline accepts it here (learned ones need shipped weights)."""
-    default = default_model()
-    catalogue = []
-    for name in list_models():
-        try:
-            learned = any(True for _ in Unmasker(name).model.parameters())
-            catalogue.append(ModelInfo(name=name, kind="learned" if learned else "classical", available=True,
-                                       default=name == default))
-        except UnmaskError as error:
-            catalogue.append(ModelInfo(name=name, kind="learned", available=False, default=False, reason=str(error)))
-    return tuple(catalogue)
-
-
-def _resolve_model(name: str | None) -> str:
-    """The model a request asked for (the default when none), refused with 400 when it cannot run here."""
-    catalogue = {info.name: info for info in model_catalogue()}
-    if not name:
-        return next(info.name for info in catalogue.values() if info.default)
-    if name not in catalogue:
-        raise HTTPException(400, f"unknown model {name!r}; available: "
-                                 f"{', '.join(n for n, info in catalogue.items() if info.available)}")
-    if not catalogue[name].available:
-        raise HTTPException(400, catalogue[name].reason or f"model {name!r} cannot be used")
-    return name
 
 
 async def _read_image(upload: UploadFile, field: str, max_pixels: int) -> tuple[bytes, str | None]:
@@ -113,8 +84,8 @@ def _install_error_handlers(app: FastAPI, pool: WorkerPool) -> None:
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
         return _error(422, _validation_message(error))
 
-    @app.exception_handler(jobs.UploadError)
-    async def bad_upload(_: Request, error: jobs.UploadError) -> JSONResponse:
+    @app.exception_handler(UploadError)
+    async def bad_upload(_: Request, error: UploadError) -> JSONResponse:
         return _error(400, str(error))
 
     @app.exception_handler(UnmaskError)
@@ -125,6 +96,10 @@ def _install_error_handlers(app: FastAPI, pool: WorkerPool) -> None:
     async def crashed(_: Request, error: WorkerCrashed) -> JSONResponse:
         return _error(503, str(error), {"Retry-After": str(pool.retry_after())})
 
+    @app.exception_handler(Exception)
+    async def internal(_: Request, error: Exception) -> JSONResponse:
+        return _error(500, f"internal error ({type(error).__name__}); the server log has the details")
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app: REST API under /api/v1, the page at /, the study at /study, /healthz, /openapi.json."""
@@ -133,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        asyncio.get_running_loop().run_in_executor(None, pool.warm)  # not awaited: serve while workers start
         yield
         pool.close()
 
@@ -151,9 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/api/v1/models", response_model=ModelsResponse, tags=["unmask"])
     def models() -> ModelsResponse:
         """The models of the registry, which of them can run here and the default."""
-        catalogue = list(model_catalogue())
-        return ModelsResponse(default=next(info.name for info in catalogue if info.default), models=catalogue,
-                              reference_supported=jobs.supports_reference())
+        models = list(catalogue.model_catalogue())
+        return ModelsResponse(default=next(info.name for info in models if info.default), models=models,
+                              reference_supported=catalogue.supports_reference())
 
     @app.post("/api/v1/remove", tags=["unmask"], response_class=Response, responses={
         **ERRORS, 200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
@@ -163,13 +139,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                      reference: Annotated[UploadFile | None, File(description="another photo of the person")] = None,
                      model: Annotated[str | None, Form(description="a model of /api/v1/models")] = None) -> Response:
         """Remove what covers the faces; the result keeps the input's size and format (others come back PNG)."""
-        model_name = _resolve_model(model)
-        if reference is not None and not jobs.supports_reference():
-            raise HTTPException(400, jobs.NO_REFERENCE)
+        model_name = catalogue.resolve_model(model)
+        if reference is not None and not catalogue.supports_reference():
+            raise HTTPException(400, NO_REFERENCE)
         photo, image_format = await _read_image(image, "image", settings.max_pixels)
         hole = None if mask is None else (await _read_image(mask, "mask", settings.max_pixels))[0]
         guide = None if reference is None else (await _read_image(reference, "reference", settings.max_pixels))[0]
-        result: jobs.RemoveResult = await pool.run(jobs.remove_job, photo, image_format, model_name, hole, guide)
+        result: RemoveResult = await pool.run("remove_job", photo, image_format, model_name, hole, guide)
         return Response(result.data, media_type=result.media_type, headers={
             "Content-Disposition": f'attachment; filename="{_download_name(image.filename, result.suffix)}"',
             "X-Unmask-Model": model_name, "X-Unmask-Faces": str(result.faces), "X-Unmask-Region": result.region})
@@ -181,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                      format: Annotated[str, Query(pattern="^(json|png)$")] = "json") -> Response:
         """Find the faces and what covers them; the mask is white (255) where occluded."""
         photo, _ = await _read_image(image, "image", settings.max_pixels)
-        found = DetectResponse(**await pool.run(jobs.detect_job, photo))
+        found = DetectResponse(**await pool.run("detect_job", photo))
         if format == "png":
             return Response(base64.b64decode(found.mask_png), media_type="image/png",
                             headers={"X-Unmask-Faces": str(len(found.faces))})

@@ -7,67 +7,42 @@ that is removed after the job; nothing a client names is ever used as a path.
 from __future__ import annotations
 
 import base64
-import inspect
+import os
 import tempfile
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from unmask.errors import UnmaskError
+from unmask.face import detect_faces
 from unmask.face.segment import find_occlusions
 from unmask.io import load_image, load_mask, save_image
 from unmask.pipeline import Unmasker
 from unmask.provenance import provenance_metadata
+from unmask.server.tasks import RemoveResult, UploadError
 
 # Pillow format -> suffix of the file written back; other formats come back as PNG.
 FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
 MEDIA_TYPE = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp", ".bmp": "image/bmp",
               ".tif": "image/tiff"}
-NO_REFERENCE = "reference-guided unmasking is not available in this version; send the photo without a reference"
 
 
-class UploadError(UnmaskError):
-    """An uploaded file that is not a usable image or mask (answered 400)."""
+def worker_pid() -> int:
+    """The id of the worker process that ran this job (for supervising and testing the pool)."""
+    return os.getpid()
 
 
-@dataclass
-class RemoveResult:
-    """A finished removal: the encoded photo and facts for the response headers."""
-
-    data: bytes
-    media_type: str
-    suffix: str
-    faces: int
-    region: str
-
-
-def init_worker(threads: int) -> None:
-    """Run once in each worker process: share the cores out between the workers."""
-    torch.set_num_threads(threads)
-    cv2.setNumThreads(threads)
-
-
-def timed_call(function: Callable[..., object], *args: object) -> tuple[object, float]:
-    """``function(*args)`` and the seconds it took in the worker (queueing not counted)."""
-    start = time.perf_counter()
-    return function(*args), time.perf_counter() - start
+def warm_up() -> None:
+    """Load the face detector once, so a fresh worker's first request is not slower than the rest."""
+    detect_faces(np.zeros((64, 64, 3), np.uint8))
 
 
 @cache
 def _unmasker(model: str) -> Unmasker:
     """One pipeline per model and worker process, built on first use."""
     return Unmasker(model)
-
-
-def supports_reference() -> bool:
-    """Whether this version's ``Unmasker.__call__`` takes a ``reference`` photo (checked each time it is asked)."""
-    return "reference" in inspect.signature(Unmasker.__call__).parameters
 
 
 class _Uploads:
@@ -115,11 +90,7 @@ def remove_job(image: bytes, image_format: str | None, model: str, mask: bytes |
     with _Uploads() as uploads:
         photo = uploads.image("image", image)
         hole = None if mask is None else uploads.mask("mask", mask, photo.shape)
-        options = {}
-        if reference is not None:
-            if not supports_reference():
-                raise UnmaskError(NO_REFERENCE)
-            options["reference"] = uploads.image("reference", reference)
+        options = {} if reference is None else {"reference": uploads.image("reference", reference)}
         result = _unmasker(model)(photo, mask=hole, **options)
         metadata = provenance_metadata(model, result.mask)
         data = uploads.encode(np.asarray(result.image), suffix, metadata)

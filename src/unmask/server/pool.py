@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing
+import os
 import threading
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from unmask.server.jobs import init_worker, timed_call
-
-JOBS_MODULE = "unmask.server.jobs"  # imported once by the fork server, so each worker starts warm
+from unmask.server.tasks import JOBS_MODULE, init_worker, run_job
 
 
 class WorkerCrashed(Exception):
@@ -63,16 +61,25 @@ class WorkerPool:
         with self._lock:
             if self._executor is None:
                 context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload([JOBS_MODULE])
+                context.set_forkserver_preload([JOBS_MODULE])  # imported once, so every worker starts warm
                 self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=init_worker,
-                                                     initargs=(self.threads,))
+                                                     initargs=(self.threads, os.getpid()))
             return self._executor
 
-    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
-        """Run ``function(*args)`` in a worker and return its result; its exceptions are raised here."""
+    def warm(self) -> None:
+        """Start every worker now instead of on the first request (blocks while the fork server first starts)."""
+        executor = self._executor_now()
+        for _ in range(self.workers):
+            executor.submit(run_job, "warm_up")
+
+    async def run(self, job: str, *args: Any) -> Any:
+        """Run ``unmask.server.jobs.<job>(*args)`` in a worker and return its result; its exceptions raise here."""
         executor = self._executor_now()
         try:
-            result, seconds = await asyncio.wrap_future(executor.submit(timed_call, function, *args))
+            # submit() may wait for a worker to be forked (seconds while the fork server first imports the
+            # pipeline), so it runs in a thread and the event loop keeps answering.
+            future = await asyncio.to_thread(executor.submit, run_job, job, *args)
+            result, seconds = await asyncio.wrap_future(future)
         except BrokenProcessPool:
             with self._lock:
                 if self._executor is executor:
@@ -83,8 +90,8 @@ class WorkerPool:
         return result
 
     def close(self) -> None:
-        """Stop the worker processes."""
+        """Stop the worker processes once their current job is done; queued jobs are dropped."""
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=False, cancel_futures=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +31,14 @@ def _encode(image: np.ndarray, max_side: int) -> tuple[bytes, int, int]:
     return buffer.getvalue(), pil.width, pil.height
 
 
+def _label(path: Path) -> str:
+    """The model that made the image according to its metadata, or 'real'; unreadable files fail later."""
+    try:
+        return edited_by(path) or REAL
+    except (OSError, SyntaxError, ValueError):
+        return REAL
+
+
 def _source_key(path: Path) -> str:
     """The name shared by a photo and its unmasked copy (``a.jpg``, ``out/a.jpg``, ``a.unmasked.png``)."""
     return path.name.split(".")[0]
@@ -45,29 +54,32 @@ def build_study(db: str | os.PathLike, inputs: Sequence[str | os.PathLike], name
     longer side <= ``max_side``) so neither format nor metadata tells them apart. For the ``pair`` task each
     unmasked image is paired with the real photo of the same name, else with a random real photo.
     """
+    db = Path(db)
+    if db.exists():
+        raise UnmaskError(f"{db}: already exists; choose another --db or remove it first")
     paths = list_images(inputs)
     if not paths:
         raise UnmaskError("no images given for the study")
-    labelled = []
-    for path in paths:
-        image = load_image(path)
-        labelled.append((path, edited_by(path) or REAL, *_encode(image, max_side)))
-    real = [item for item in labelled if item[1] == REAL]
-    fake = [item for item in labelled if item[1] != REAL]
+    methods = {path: _label(path) for path in paths}
+    real = [path for path in paths if methods[path] == REAL]
+    fake = [path for path in paths if methods[path] != REAL]
     if "pair" in tasks and (not real or not fake):
         raise UnmaskError(f"the pair task needs real and unmasked photos; found {len(real)} real and {len(fake)} "
                           f"unmasked (unmasked ones carry unmask's metadata)")
-    store = StudyStore.create(db, name, list(tasks), list(time_limits_ms))
-    ids = {path: store.add_image(method, path.name, data, width, height)
-           for path, method, data, width, height in labelled}
-    counts: dict[str, int] = {}
-    for _, method, *_ in labelled:
-        counts[method] = counts.get(method, 0) + 1
-    if "pair" in tasks:
-        rng = np.random.default_rng(seed)
-        by_key = {_source_key(path): path for path, *_ in real}
-        for path, *_ in fake:
-            partner = by_key.get(_source_key(path)) or real[rng.integers(len(real))][0]
-            store.add_pair(ids[partner], ids[path])
-        counts["pairs"] = len(fake)
-    return counts
+    partial = db.with_name(f".{db.name}.partial")  # renamed into place once complete
+    partial.unlink(missing_ok=True)
+    try:
+        store = StudyStore.create(partial, name, list(tasks), list(time_limits_ms))
+        ids = {path: store.add_image(methods[path], path.name, *_encode(load_image(path), max_side)) for path in paths}
+        if "pair" in tasks:
+            rng = np.random.default_rng(seed)
+            by_key = {_source_key(path): path for path in real}
+            for path in fake:
+                partner = by_key.get(_source_key(path)) or real[rng.integers(len(real))]
+                store.add_pair(ids[partner], ids[path])
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, db)
+    counts = dict(Counter(methods[path] for path in paths))
+    return {**counts, "pairs": len(fake)} if "pair" in tasks else counts
