@@ -1,4 +1,4 @@
-"""Command line: ``unmask demo | remove | occlude | prepare | detect | train | evaluate | serve | study``."""
+"""Command line: ``unmask demo | remove | occlude | prepare | detect | train | evaluate | export | serve | study``."""
 
 from __future__ import annotations
 
@@ -75,41 +75,89 @@ def run_occlude(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _remove_with_reference(args: argparse.Namespace, inputs: list[Path], out_dir: Path, unmasker) -> int:
+    """``remove --reference PHOTO``: each photo in turn through ``Unmasker(image, reference=photo)``."""
+    import warnings
+
+    from unmask.batch import plan
+    from unmask.io import load_image, load_mask, save_image
+    from unmask.pipeline import REFERENCE_MODEL, ReferenceWarning
+    from unmask.provenance import provenance_metadata
+
+    unmasker.guided_model()  # refuse before any work when no reference-guided weights are shipped
+    reference = load_image(args.reference)
+    tasks, _ = plan(inputs, out_dir, args.save_mask)
+    written = failures = 0
+    for task in tasks:
+        try:
+            image = load_image(task.source)
+            mask = None if args.mask == "auto" else load_mask(args.mask, image.shape)
+            with warnings.catch_warnings():  # the notes below say it once, without a source line
+                warnings.simplefilter("ignore", ReferenceWarning)
+                result = unmasker(image, mask=mask, reference=reference)
+        except UnmaskError as error:
+            print(f"unmask: {task.source}: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        for note in result.notes:
+            print(f"unmask: {task.source.name}: {note}", file=sys.stderr)
+        if task.mask_target is not None:
+            save_image(task.mask_target, result.mask * 255)
+        label = unmasker.model_name if result.notes else REFERENCE_MODEL
+        save_image(task.target, result.image, provenance_metadata(label, result.mask))
+        written += 1
+    print(f"wrote {written} image(s) to {out_dir}" + (f"; {failures} failed" if failures else ""))
+    return 1 if failures else 0
+
+
 def run_remove(args: argparse.Namespace) -> int:
     """Remove occlusions from every input; results go to ``OUTDIR/<name>.<ext>``; finished files are skipped."""
-    from tqdm import tqdm
-
-    from unmask.io import list_images, load_image, load_mask, save_image
+    from unmask.batch import remove_folder
+    from unmask.io import list_images
     from unmask.pipeline import Unmasker
-    from unmask.provenance import provenance_metadata
 
     inputs = list_images(args.inputs)
     if args.mask != "auto" and len(inputs) != 1:
         raise UnmaskError("--mask PATH works with one input image; use --mask auto for many")
     out_dir = Path(args.output)
-    unmasker = Unmasker(args.model)
-    args.model = unmasker.model_name
-    failures = done = 0
-    for path in tqdm(inputs, desc="remove", unit="img", disable=len(inputs) < 2):
-        target = out_dir / path.name
-        _outputs_must_not_overwrite(inputs, [target])
-        if target.is_file():
-            continue  # finished in an earlier run: resume
-        try:
-            image = load_image(path)
-            mask = None if args.mask == "auto" else load_mask(args.mask, image.shape)
-            result = unmasker(image, mask=mask)
-        except UnmaskError as error:
-            print(f"unmask: {error}", file=sys.stderr)
-            failures += 1
-            continue
-        metadata = provenance_metadata(args.model, result.mask)
-        if args.save_mask:
-            save_image(out_dir / f"{path.stem}.mask.png", result.mask * 255)
-        save_image(target, result.image, metadata)
-        done += 1
-    print(f"wrote {done} image(s) to {out_dir}" + (f"; {failures} failed" if failures else ""))
+    unmasker = Unmasker(args.model, backend=args.backend)
+    if args.reference is not None:
+        return _remove_with_reference(args, inputs, out_dir, unmasker)
+    written, failures, _ = remove_folder(inputs, out_dir, unmasker, None if args.mask == "auto" else args.mask,
+                                         args.save_mask, args.batch_size, args.workers, args.devices)
+    print(f"wrote {written} image(s) to {out_dir}" + (f"; {failures} failed" if failures else ""))
     return 1 if failures else 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export a learned model to ONNX and check ONNX Runtime against PyTorch on real faces."""
+    from unmask.export import PARITY_TOLERANCE, export_onnx, max_abs_difference, parity_batch, source_for
+    from unmask.io import list_images, load_image
+    from unmask.models.onnx_backend import OnnxInpainter
+
+    source = source_for(args.model, args.weights, args.sha256, dict(args.arg or []), args.size)
+    path = export_onnx(source, args.output)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {source.name} {source.kwargs or ''} at "
+          f"{source.size}², weights {source.weights}")
+    if args.no_check:
+        return 0
+    faces = [load_image(photo) for photo in list_images(args.check_images)] if args.check_images else None
+    image, mask = parity_batch(source.size, faces)
+    difference = max_abs_difference(source.model, OnnxInpainter(path), image, mask)
+    verdict = "ok" if difference <= PARITY_TOLERANCE else "FAILED"
+    print(f"parity on {len(image)} occluded real face crops: max |ONNX Runtime - PyTorch| = {difference:.2e} "
+          f"(tolerance {PARITY_TOLERANCE:g}): {verdict}")
+    return 0 if difference <= PARITY_TOLERANCE else 1
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE read as YAML (numbers, booleans, strings)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE such as cnum=16, got {text!r}")
+    return key, yaml.safe_load(value)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
@@ -264,7 +312,29 @@ def build_parser() -> argparse.ArgumentParser:
     rem.add_argument("--mask", default="auto", help="'auto' (find masks and eye bars) or a mask image, white = hole")
     rem.add_argument("--model", default=None, help="a model name (default: deepfill when its weights ship)")
     rem.add_argument("--save-mask", action="store_true", help="also write <name>.mask.png of what was filled")
+    rem.add_argument("--reference", default=None, metavar="PHOTO",
+                     help="a second, unmasked photo of the same person: the largest face is filled from it "
+                          "(reference_guided model; see docs/REFERENCE.md)")
+    rem.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                     help="run the network in PyTorch or ONNX Runtime; --model may also be an exported .onnx file")
+    rem.add_argument("--batch-size", type=int, default=4, help="photos whose faces go through the model together")
+    rem.add_argument("--workers", type=int, default=0, help="processes that read and align photos ahead (default 0)")
+    rem.add_argument("--devices", type=int, default=None,
+                     help="data-parallel over N GPUs (N CPU processes without one) with Lightning's trainer.predict")
     rem.set_defaults(handler=run_remove)
+
+    exp = commands.add_parser("export", help="export a learned model to ONNX and check it against PyTorch")
+    exp.add_argument("--model", required=True, help="registry name of a learned model, e.g. deepfill")
+    exp.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    exp.add_argument("--weights", default=None, help=".safetensors weights (default: shipped, else untrained)")
+    exp.add_argument("--sha256", default=None, help="expected sha256 of --weights")
+    exp.add_argument("--arg", type=_key_value, action="append", metavar="KEY=VALUE",
+                     help="builder argument, e.g. --arg cnum=16 --arg in_size=128 (repeatable)")
+    exp.add_argument("--size", type=int, default=None, help="crop size recorded for the pipeline (default: in_size)")
+    exp.add_argument("--check-images", nargs="+", default=None,
+                     help="photos or folders whose faces are used for the parity check (default: the astronaut)")
+    exp.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
+    exp.set_defaults(handler=run_export)
 
     prep = commands.add_parser("prepare", help="detect, align and split face photos for training/evaluation")
     prep.add_argument("sources", nargs="+", help="source folders (an index.csv with an identity column is used)")

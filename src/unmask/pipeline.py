@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import cv2
@@ -11,14 +12,22 @@ import torch.nn as nn
 from PIL import Image
 
 from unmask.errors import UnmaskError
-from unmask.face import Face, align_face, detect_faces, unwarp
+from unmask.face import AlignedFace, Face, align_face, detect_faces, transform_face, unwarp
+from unmask.face.align import invert_matrix, template_matrix, warp_points
+from unmask.face.reference import ReferenceUnusable, align_reference, check_cover, warp_reference
 from unmask.face.segment import find_occlusions
 from unmask.io import as_rgb_uint8, image_to_tensor, mask_to_tensor, tensor_to_image
-from unmask.models.pretrained import build_model, shipped_models
+from unmask.models.backends import load_model
+from unmask.models.pretrained import load_pretrained, shipped_models
 
 DEFAULT_MODEL = "deepfill"
 FALLBACK_MODEL = "telea"  # used until trained DeepFill weights are shipped
 CLASSICAL_SIZE = 256  # crop size for models without shipped weights (classical baselines)
+REFERENCE_MODEL = "reference_guided"  # fills a face from a second photo of the person (docs/REFERENCE.md)
+
+
+class ReferenceWarning(UserWarning):
+    """A reference photo was given but could not be used; the face was filled without it."""
 
 
 @dataclass
@@ -28,6 +37,41 @@ class UnmaskResult:
     image: np.ndarray | Image.Image | torch.Tensor
     mask: np.ndarray  # uint8 (H, W), 1 = pixels that were synthesized
     faces: list[Face] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. why a reference photo could not be used
+
+
+@dataclass
+class FaceJob:
+    """One face to inpaint: its aligned crop of the photo region ``box`` (x0, y0, x1, y1) and the crop's hole."""
+
+    aligned: AlignedFace
+    hole: np.ndarray  # uint8 (S, S), 1 = hole
+    box: tuple[int, int, int, int]
+
+
+@dataclass
+class PhotoJob:
+    """A photo between ``Unmasker.prepare`` and ``Unmasker.finish``: the faces whose crops need the model."""
+
+    photo: np.ndarray  # RGB uint8 (H, W, 3)
+    hole: np.ndarray  # uint8 (H, W), 1 = to fill
+    faces: list[Face]
+    feather: float
+    jobs: list[FaceJob] = field(default_factory=list)
+
+
+def _face_region(face: Face, size: int, shape: tuple[int, ...], margin: int = 8) -> tuple[int, int, int, int]:
+    """The photo box (x0, y0, x1, y1) that a face's aligned crop of ``size`` covers, plus ``margin``, clipped."""
+    corners = warp_points(np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64),
+                          invert_matrix(template_matrix(face.keypoints, size)))
+    x0, y0 = np.floor(corners.min(0)).astype(int) - margin
+    x1, y1 = np.ceil(corners.max(0)).astype(int) + margin
+    return max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
+
+
+def _shift(face: Face, dx: float, dy: float) -> Face:
+    """The face with every coordinate moved by (dx, dy)."""
+    return transform_face(face, np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]]))
 
 
 def _feather(mask: np.ndarray, width: float) -> np.ndarray:
@@ -70,32 +114,24 @@ class Unmasker:
     ``feather`` px and blended over that band. ``UnmaskResult.mask`` is every pixel that was changed.
     """
 
-    def __init__(self, model: str | None = None, feather: float = 3.0) -> None:
+    def __init__(self, model: str | None = None, feather: float = 3.0, backend: str = "torch",
+                 reference_model: str | nn.Module = REFERENCE_MODEL) -> None:
         model = model or default_model()
         self.model_name = model
-        self.model: nn.Module = build_model(model)
-        if model not in shipped_models() and any(True for _ in self.model.parameters()):
+        self.backend = backend
+        self.model: nn.Module = load_model(model, backend)
+        if (model not in shipped_models() and not model.endswith(".onnx")
+                and any(True for _ in self.model.parameters())):
             raise UnmaskError(f"model {model!r} has no trained weights shipped; choose one of "
                               f"{', '.join(shipped_models() + ['telea', 'ns', 'biharmonic', 'patchmatch'])}")
+        if getattr(self.model, "needs_reference", False):
+            raise UnmaskError(f"model {model!r} fills from a reference photo: pass reference=PHOTO (--reference)")
         self.size = int(getattr(self.model, "input_size", CLASSICAL_SIZE))
         self.feather = feather
+        self.reference_model = reference_model
 
-    def _fill_face(self, photo: np.ndarray, face: Face, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Inpaint one face; returns the face's result in photo frame and the part of ``hole`` it filled."""
-        aligned = align_face(photo, face, size=self.size)
-        crop_hole = cv2.warpAffine(hole.astype(np.float32), aligned.matrix, (self.size, self.size),
-                                   flags=cv2.INTER_LINEAR) > 0.25
-        crop_hole = crop_hole.astype(np.uint8)
-        if not crop_hole.any():
-            return photo, np.zeros(photo.shape[:2], np.uint8)
-        with torch.no_grad():
-            filled = self.model(image_to_tensor(aligned.image), mask_to_tensor(crop_hole))
-        back, validity = unwarp(tensor_to_image(filled), aligned)
-        face_hole, _ = unwarp(crop_hole.astype(np.float32), aligned)
-        return back, ((face_hole > 0.5) & (validity > 0.99) & (hole > 0)).astype(np.uint8)
-
-    def __call__(self, image, mask=None) -> UnmaskResult:
-        """Run the pipeline on one photo (see the class docstring for accepted types)."""
+    def prepare(self, image, mask=None) -> PhotoJob:
+        """Detect the faces, find or take the hole and cut one aligned crop per face that the hole reaches."""
         photo = as_rgb_uint8(image)
         user_hole = None
         if mask is not None:
@@ -108,17 +144,96 @@ class Unmasker:
             raise UnmaskError("no face found in the image")
         feather = 0.0 if user_hole is not None else self.feather
         hole = user_hole if user_hole is not None else _grow(find_occlusions(photo, faces)[0], feather)
-        result = photo.copy()
-        union = np.zeros(photo.shape[:2], np.uint8)
+        job = PhotoJob(photo, hole, faces, feather)
         for face in faces:
-            filled, face_hole = self._fill_face(result, face, hole)
+            box = x0, y0, x1, y1 = _face_region(face, self.size, photo.shape)
+            if x1 <= x0 or y1 <= y0 or not hole[y0:y1, x0:x1].any():
+                continue
+            aligned = align_face(photo[y0:y1, x0:x1], _shift(face, -x0, -y0), size=self.size)
+            crop_hole = cv2.warpAffine(hole[y0:y1, x0:x1].astype(np.float32), aligned.matrix,
+                                       (self.size, self.size), flags=cv2.INTER_LINEAR) > 0.25
+            if crop_hole.any():
+                job.jobs.append(FaceJob(aligned, crop_hole.astype(np.uint8), box))
+        return job
+
+    def fill(self, crops: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+        """Run the model on a batch of aligned crops: (N, 3, S, S), (N, 1, S, S) -> (N, 3, S, S) in [0, 1]."""
+        with torch.inference_mode():
+            return self.model(crops, holes)
+
+    def finish(self, job: PhotoJob, filled: list[np.ndarray], template=None) -> UnmaskResult:
+        """Paste each face's filled crop (RGB uint8 (S, S, 3), in ``job.jobs`` order) back into the photo."""
+        result = job.photo.copy()
+        union = np.zeros(job.photo.shape[:2], np.uint8)
+        for face_job, crop in zip(job.jobs, filled, strict=True):
+            x0, y0, x1, y1 = face_job.box
+            back, validity = unwarp(crop, face_job.aligned)
+            face_hole, _ = unwarp(face_job.hole.astype(np.float32), face_job.aligned)
+            face_hole = ((face_hole > 0.5) & (validity > 0.99) & (job.hole[y0:y1, x0:x1] > 0)).astype(np.uint8)
             if not face_hole.any():
                 continue
-            filled = _match_colour(filled, result, face_hole)
-            alpha = _feather(face_hole, feather)[..., None]
-            result = np.clip(result * (1 - alpha) + filled * alpha + 0.5, 0, 255).astype(np.uint8)
-            union |= face_hole
-        return UnmaskResult(image=_like(result, image), mask=union, faces=faces)
+            region = result[y0:y1, x0:x1]
+            back = _match_colour(back, region, face_hole)
+            alpha = _feather(face_hole, job.feather)[..., None]
+            result[y0:y1, x0:x1] = np.clip(region * (1 - alpha) + back * alpha + 0.5, 0, 255).astype(np.uint8)
+            union[y0:y1, x0:x1] |= face_hole
+        return UnmaskResult(image=_like(result, job.photo if template is None else template), mask=union,
+                            faces=job.faces)
+
+    def __call__(self, image, mask=None, reference=None) -> UnmaskResult:
+        """Run the pipeline on one photo (see the class docstring for accepted types).
+
+        ``reference``: optional second, unmasked photo of the same person (same forms as ``image``). The largest
+        face is then filled by the reference-guided model from that person's own mouth and nose; without shipped
+        reference-guided weights this is refused. When the reference shows no usable face, the face is filled
+        without it, a :class:`ReferenceWarning` is issued and ``UnmaskResult.notes`` says why.
+        """
+        guide = self.guided_model() if reference is not None else None
+        job = self.prepare(image, mask)
+        filled = []
+        if job.jobs:
+            crops = torch.cat([image_to_tensor(face_job.aligned.image) for face_job in job.jobs])
+            holes = torch.cat([mask_to_tensor(face_job.hole) for face_job in job.jobs])
+            filled = [tensor_to_image(output) for output in self.fill(crops, holes)]
+        notes = []
+        if guide is not None and job.jobs:
+            try:
+                guided_job, guided = self._guided_face(job, as_rgb_uint8(reference), guide)
+                job.jobs.append(guided_job)  # pasted last, over the same face's fill without reference
+                filled.append(guided)
+            except ReferenceUnusable as reason:
+                notes.append(f"{reason}; the face was filled without the reference")
+                warnings.warn(notes[-1], ReferenceWarning, stacklevel=2)
+        result = self.finish(job, filled, template=image)
+        result.notes = notes
+        return result
+
+    def guided_model(self) -> nn.Module:
+        """The reference-guided generator: the one given, or its shipped weights (UnmaskError when there are none)."""
+        if isinstance(self.reference_model, nn.Module):
+            return self.reference_model
+        if self.reference_model not in shipped_models():
+            raise UnmaskError(f"reference-guided unmasking needs trained {self.reference_model!r} weights, which "
+                              "are not shipped yet (see docs/REFERENCE.md); run without a reference")
+        return load_pretrained(self.reference_model)
+
+    def _guided_face(self, job: PhotoJob, reference: np.ndarray, model: nn.Module) -> tuple[FaceJob, np.ndarray]:
+        """Fill the largest face from the reference photo: its whole-photo FaceJob and filled crop (S, S, 3)."""
+        size = int(getattr(model, "input_size", getattr(model, "in_size", CLASSICAL_SIZE)))
+        face = job.faces[0]
+        aligned = align_face(job.photo, face, size=size)
+        hole = (cv2.warpAffine(job.hole.astype(np.float32), aligned.matrix, (size, size)) > 0.25).astype(np.uint8)
+        if not hole.any():
+            raise ReferenceUnusable("the largest face has no hole to fill")
+        source = align_reference(reference, size)
+        warped = warp_reference(source.image, source.landmarks, aligned.image * (1 - hole[..., None]),
+                                transform_face(face, aligned.matrix).landmarks, hole, source.occlusion)
+        check_cover(warped, hole)
+        with torch.inference_mode():
+            output = model(image_to_tensor(aligned.image), mask_to_tensor(hole), image_to_tensor(warped.image),
+                           torch.from_numpy(warped.validity)[None, None])
+        box = (0, 0, job.photo.shape[1], job.photo.shape[0])
+        return FaceJob(aligned, hole, box), tensor_to_image(output)
 
 
 def _like(result: np.ndarray, template) -> np.ndarray | Image.Image | torch.Tensor:

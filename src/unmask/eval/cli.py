@@ -37,6 +37,8 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic occlusions (default 0)")
     parser.add_argument("--vgg", default=None, help="VGG16 features .pth for vgg_perceptual and fd_vgg16")
     parser.add_argument("--grid-rows", type=int, default=4, help="samples per picture grid (default 4)")
+    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                        help="run learned models in PyTorch or ONNX Runtime (a model may also be an .onnx file)")
     parser.add_argument("-o", "--output", required=True, help="output folder")
     parser.set_defaults(handler=run_evaluate)
     return parser
@@ -54,6 +56,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.size is not None and args.size < 16:
         raise UnmaskError(f"--size must be at least 16, got {args.size}")
     images = load_eval_set(args.data, split=args.split, limit=args.limit)
+    if args.backend != "torch" or any(name.endswith(".onnx") for name in args.models):
+        from unmask.models.backends import load_model
+
+        args.models = [(name, load_model(name, args.backend)) for name in args.models]
     out_dir = Path(args.output)
     results = evaluate(
         args.models,

@@ -1,0 +1,70 @@
+"""Inference backends: the same ``model(image, mask) -> image`` from PyTorch or from ONNX Runtime.
+
+``load_model(name, backend)`` is what the pipeline, ``unmask remove``, ``unmask evaluate`` and the server call.
+A name ending in ``.onnx`` is an exported file; a registry name with ``backend="onnxruntime"`` runs the shipped
+weights in ONNX Runtime, exported once from the verified safetensors into the cache folder (``UNMASK_CACHE``,
+default ``~/.cache/unmask``). Classical fills have no network and run as they are under either backend.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch.nn as nn
+
+from unmask.errors import UnmaskError
+
+BACKENDS = ("torch", "onnxruntime")
+
+
+def cache_dir() -> Path:
+    """Where exported graphs of shipped weights are kept: ``$UNMASK_CACHE`` or ``~/.cache/unmask``."""
+    return Path(os.environ.get("UNMASK_CACHE") or Path.home() / ".cache" / "unmask")
+
+
+def is_learned(model: nn.Module) -> bool:
+    """True for networks (they have parameters or an ONNX session), False for classical fills."""
+    return any(True for _ in model.parameters()) or hasattr(model, "session")
+
+
+def shipped_onnx(name: str) -> Path:
+    """The ONNX graph of the shipped weights of ``name``, exported into the cache on first use.
+
+    A cached file is reused when its metadata names the sha256 of exactly these weights.
+    """
+    from unmask.export import export_onnx, source_for
+    from unmask.models.onnx_backend import OnnxInpainter
+    from unmask.models.pretrained import card
+
+    digest = card(name)["sha256"]
+    path = cache_dir() / f"{name}-{digest[:16]}.onnx"
+    if path.is_file():
+        try:
+            if OnnxInpainter(path).metadata.get("unmask_weights", "").endswith(f":{digest}"):
+                return path
+        except UnmaskError:
+            pass  # a damaged cache file is exported again below
+    return export_onnx(source_for(name), path)
+
+
+def load_model(name: str, backend: str = "torch", threads: int | None = None) -> nn.Module:
+    """The model ``name`` (registry name or ``.onnx`` file) ready for ``model(image, mask) -> image`` in eval mode.
+
+    ``backend``: ``torch`` (default) or ``onnxruntime``; learned registry models need shipped weights to run in
+    ONNX Runtime (export your own with ``unmask export`` and pass the ``.onnx`` file instead).
+    """
+    from unmask.models.onnx_backend import OnnxInpainter
+    from unmask.models.pretrained import build_model, shipped_models
+
+    if backend not in BACKENDS:
+        raise UnmaskError(f"unknown backend {backend!r}; use {' or '.join(BACKENDS)}")
+    if name.endswith(".onnx"):
+        return OnnxInpainter(name, threads).eval()
+    model = build_model(name)
+    if backend == "torch" or not is_learned(model):
+        return model
+    if name not in shipped_models():
+        raise UnmaskError(f"{name} has no shipped weights to run in ONNX Runtime; run `unmask export --model {name} "
+                          f"--weights FILE.safetensors -o {name}.onnx` and pass {name}.onnx as the model")
+    return OnnxInpainter(shipped_onnx(name), threads).eval()
