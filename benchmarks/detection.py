@@ -1,6 +1,7 @@
 """Occlusion detection quality: IoU on synthetic masks and bars, real pairs, false positives, real masked photos.
 
     python benchmarks/detection.py --data prepared/all256 [--limit 200] [--shared ../shared/data]
+        [--method auto|learned|kmeans]
 
 Synthetic kinds are drawn on test-split crops (faces the detector never tuned on) and detected from scratch
 (faces re-detected on the occluded crop). Prints one table; every number is a mean over the images named.
@@ -17,6 +18,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from unmask.data.manifest import face_from_landmarks, read_manifest
+from unmask.face.occluder_net import segmenter_shipped
 from unmask.face.segment import find_occlusions
 from unmask.io import list_images, load_image
 from unmask.occlusion import occlude
@@ -45,7 +47,10 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="folder written by `unmask prepare`")
     parser.add_argument("--shared", default="../shared/data", help="the shared data folder")
     parser.add_argument("--limit", type=int, default=200, help="test crops per synthetic kind")
+    parser.add_argument("--method", default="auto", choices=["auto", "learned", "kmeans"],
+                        help="detector (auto: learned when its weights are installed)")
     args = parser.parse_args()
+    method = args.method if args.method != "auto" else ("learned" if segmenter_shipped() else "kmeans")
     manifest = read_manifest(args.data).select(split="test", exclude_sets=["masked", "paired_prajnasb/with_mask"])
     picks = np.random.default_rng(0).permutation(len(manifest))[: args.limit]
     results: dict[str, list[float]] = {kind: [] for kind in KINDS}
@@ -53,26 +58,26 @@ def main() -> None:
     for n, index in enumerate(tqdm(picks, desc="synthetic")):
         crop = load_image(manifest.image_path(int(index)))
         face = face_from_landmarks(manifest.landmarks[int(index)])
-        clean_mask, clean_faces = find_occlusions(crop)
+        clean_mask, clean_faces = find_occlusions(crop, method=method)
         if clean_faces:
             x0, y0, x1, y1 = clean_faces[0].box
             false_positive.append(clean_mask.sum() / max(1.0, (x1 - x0) * (y1 - y0)))
         for kind in KINDS:
             occluded, truth = occlude(crop, kind, np.random.default_rng([n, KINDS.index(kind)]), face=face)
-            found, _ = find_occlusions(occluded)
+            found, _ = find_occlusions(occluded, method=method)
             results[kind].append(iou(found, truth))
     shared = Path(args.shared)
     pairs = []
     for path in tqdm(list_images([shared / "paired_prajnasb" / "with_mask"]), desc="real pairs"):
         masked = load_image(path)
         truth = pair_truth(masked, load_image(shared / "paired_prajnasb" / "without_mask" / path.name))
-        pairs.append(iou(find_occlusions(masked)[0], truth))
+        pairs.append(iou(find_occlusions(masked, method=method)[0], truth))
     real = list_images([shared / "masked"])
     found_share = []
     for path in tqdm(real, desc="real masked"):
-        mask, faces = find_occlusions(load_image(path))
+        mask, faces = find_occlusions(load_image(path), method=method)
         found_share.append(bool(faces) and mask.any())
-    print(f"\n{'measurement':44s} {'value':>8s}  n")
+    print(f"\ndetector: {method}\n{'measurement':44s} {'value':>8s}  n")
     for kind in KINDS:
         print(f"{'IoU synthetic ' + kind:44s} {np.mean(results[kind]):8.3f}  {len(results[kind])}")
     print(f"{'IoU real pasted masks (paired_prajnasb)':44s} {np.mean(pairs):8.3f}  {len(pairs)}")

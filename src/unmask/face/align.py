@@ -83,6 +83,31 @@ def template_matrix(keypoints: np.ndarray, size: int, template: np.ndarray = TEM
     return similarity_matrix(keypoints, np.asarray(template, dtype=np.float64) * size)
 
 
+def _antialiased(image: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The part of ``image`` a (size, size) warp by ``matrix`` reads, area-shrunk so the warp scales by >= 0.5.
+
+    Bilinear warping alone aliases when a large photo is shrunk to a small crop. Returns the image to warp and
+    the matrix that maps it onto the same crop.
+    """
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if scale >= 0.5:
+        return image, matrix
+    corners = warp_points(np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64), invert_matrix(matrix))
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 2, [image.shape[1], image.shape[0]])
+    if x1 <= x0 or y1 <= y0:
+        return image, matrix
+    shrink = 2 * scale
+    region = image[y0:y1, x0:x1]
+    small = cv2.resize(region, (max(1, round(region.shape[1] * shrink)), max(1, round(region.shape[0] * shrink))),
+                       interpolation=cv2.INTER_AREA)
+    # small pixel (u, v) covers region pixel (u / sx, v / sy); region pixel (x, y) is photo pixel (x + x0, y + y0)
+    sx, sy = small.shape[1] / region.shape[1], small.shape[0] / region.shape[0]
+    to_photo = np.array([[1 / sx, 0, x0 + 0.5 / sx - 0.5], [0, 1 / sy, y0 + 0.5 / sy - 0.5]])
+    combined = matrix[:, :2] @ to_photo[:, :2]
+    return small, np.concatenate([combined, (matrix[:, :2] @ to_photo[:, 2] + matrix[:, 2])[:, None]], axis=1)
+
+
 def align_face(
     image: np.ndarray, face: Face, size: int = 256, border: int = cv2.BORDER_REPLICATE
 ) -> AlignedFace:
@@ -92,7 +117,8 @@ def align_face(
     default repeats the photo's edge pixels (mirroring would paint phantom faces around tight face crops).
     """
     matrix = template_matrix(face.keypoints, size)
-    crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
+    crop = cv2.warpAffine(*_antialiased(image, matrix, size), (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=border)
     inside = cv2.warpAffine(
         np.ones(image.shape[:2], np.float32),
         matrix,
