@@ -180,3 +180,14 @@ def test_tight_crop_is_padded_and_found() -> None:
     assert_sane_layout(faces[0])
     aligned = align_face(image, faces[0], size=128)
     assert 0.2 < aligned.coverage < 1.0
+
+
+def test_align_face_antialiases_large_photos():
+    """A 2-px checkerboard shrunk ~15x into a crop becomes flat grey, not moiré."""
+    yy, xx = np.mgrid[0:4000, 0:4000]
+    board = np.dstack([(((yy // 2 + xx // 2) % 2) * 255).astype(np.uint8)] * 3)
+    keypoints = np.array([[1600, 1800], [2400, 1800], [2000, 2300], [1700, 2700], [2300, 2700]], float)
+    face = Face(box=np.array([1200, 1200, 2800, 3000.0]), score=1.0, keypoints=keypoints,
+                landmarks=np.zeros((68, 2)))
+    crop = align_face(board, face, size=128).image
+    assert crop.std() < 3 and abs(crop.mean() - 127.5) < 3
