@@ -1,5 +1,6 @@
 import asyncio
 import base64
+import inspect
 import io
 import os
 import signal
@@ -17,10 +18,10 @@ from unmask.face import detect_faces
 from unmask.models import list_models
 from unmask.occlusion import occlude
 from unmask.provenance import edited_by
-from unmask.server import catalogue
 from unmask.server.app import create_app
 from unmask.server.local import process_tree_rss, serve_in_background
 from unmask.server.settings import Settings
+from unmask.server.tasks import UploadError
 
 MAX_UPLOAD = 2 * 1024 * 1024
 MAX_PIXELS = 1_000_000
@@ -86,7 +87,7 @@ def test_models_come_from_the_registry(client):
     assert models[body["default"]]["available"] and models[body["default"]]["default"]
     for model in models.values():
         assert model["available"] or "weights" in model["reason"]
-    assert body["reference_supported"] == catalogue.supports_reference()
+    assert isinstance(body["reference_supported"], bool)
 
 
 def test_detect_returns_faces_and_the_mask(client, masked):
@@ -128,16 +129,25 @@ def test_models_that_cannot_run_are_refused(client, masked):
     _assert_error(_remove(client, masked["png"], model="nonsense"), 400, "unknown model 'nonsense'")
 
 
-def test_reference_is_refused_when_the_pipeline_lacks_it(client, masked, monkeypatch):
-    import inspect
+def test_a_reference_photo_is_passed_on_or_refused(client, masked):
+    supported = client.get("/api/v1/models").json()["reference_supported"]
+    response = _remove(client, masked["png"], mask=masked["mask_png"], reference=masked["png"])
+    if supported:  # passed to the pipeline, which fills with it or says why it cannot (no shipped weights)
+        assert response.status_code == 200 or (response.status_code == 422
+                                                and "reference" in response.json()["detail"]), response.text
+    else:
+        _assert_error(response, 400, "reference-guided unmasking is not available in this version")
 
+
+def test_reference_is_refused_when_the_pipeline_lacks_it(masked, monkeypatch):
     from unmask.pipeline import Unmasker
+    from unmask.server import jobs
 
-    assert catalogue.supports_reference() == ("reference" in inspect.signature(Unmasker.__call__).parameters)
-    monkeypatch.setattr(catalogue, "supports_reference", lambda: False)
-    response = _remove(client, masked["png"], reference=masked["png"])
-    _assert_error(response, 400, "reference-guided unmasking is not available in this version")
-    assert client.get("/api/v1/models").json()["reference_supported"] is False
+    assert jobs.supports_reference() == ("reference" in inspect.signature(Unmasker.__call__).parameters)
+    monkeypatch.setattr(jobs, "supports_reference", lambda: False)
+    with pytest.raises(UploadError, match="reference-guided unmasking is not available in this version"):
+        jobs.remove_job(masked["png"], "PNG", "telea", masked["mask_png"], masked["png"])
+    assert jobs.describe()["reference_supported"] is False
 
 
 def test_bad_uploads_get_a_4xx_with_a_message(client, masked, astronaut):

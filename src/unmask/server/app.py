@@ -21,13 +21,13 @@ from PIL import Image, UnidentifiedImageError
 
 from unmask import __version__
 from unmask.errors import UnmaskError
-from unmask.server import catalogue
+from unmask.server.catalogue import Catalogue
 from unmask.server.gate import UploadGate
 from unmask.server.pool import WorkerCrashed, WorkerPool
 from unmask.server.schemas import DetectResponse, ErrorResponse, Health, ModelsResponse
 from unmask.server.settings import Settings
 from unmask.server.study_api import study_router
-from unmask.server.tasks import NO_REFERENCE, RemoveResult, UploadError
+from unmask.server.tasks import RemoveResult, UploadError
 
 STATIC = Path(str(resources.files("unmask.server") / "static"))
 UPLOAD_PATHS = frozenset({"/api/v1/remove", "/api/v1/detect"})
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app: REST API under /api/v1, the page at /, the study at /study, /healthz, /openapi.json."""
     settings = settings or Settings()
     pool = WorkerPool(settings.workers, settings.queue, settings.worker_threads())
+    catalogue = Catalogue(pool)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -115,7 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="unmask", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Find what covers a face in a photo and paint a believable face back. The filled-in "
                               "face is invented, not recovered.")
-    app.state.settings, app.state.pool = settings, pool
+    app.state.settings, app.state.pool, app.state.catalogue = settings, pool, catalogue
     _install_error_handlers(app, pool)
     app.add_middleware(UploadGate, pool=pool, max_bytes=settings.max_upload_bytes, paths=UPLOAD_PATHS)
 
@@ -125,11 +126,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Health(version=__version__, workers=pool.workers, capacity=pool.capacity, admitted=pool.admitted)
 
     @app.get("/api/v1/models", response_model=ModelsResponse, tags=["unmask"])
-    def models() -> ModelsResponse:
+    async def models() -> ModelsResponse:
         """The models of the registry, which of them can run here and the default."""
-        models = list(catalogue.model_catalogue())
-        return ModelsResponse(default=next(info.name for info in models if info.default), models=models,
-                              reference_supported=catalogue.supports_reference())
+        return await catalogue.get()
 
     @app.post("/api/v1/remove", tags=["unmask"], response_class=Response, responses={
         **ERRORS, 200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
@@ -139,16 +138,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                      reference: Annotated[UploadFile | None, File(description="another photo of the person")] = None,
                      model: Annotated[str | None, Form(description="a model of /api/v1/models")] = None) -> Response:
         """Remove what covers the faces; the result keeps the input's size and format (others come back PNG)."""
-        model_name = catalogue.resolve_model(model)
-        if reference is not None and not catalogue.supports_reference():
-            raise HTTPException(400, NO_REFERENCE)
+        model_name = await catalogue.resolve(model)
         photo, image_format = await _read_image(image, "image", settings.max_pixels)
         hole = None if mask is None else (await _read_image(mask, "mask", settings.max_pixels))[0]
         guide = None if reference is None else (await _read_image(reference, "reference", settings.max_pixels))[0]
         result: RemoveResult = await pool.run("remove_job", photo, image_format, model_name, hole, guide)
-        return Response(result.data, media_type=result.media_type, headers={
-            "Content-Disposition": f'attachment; filename="{_download_name(image.filename, result.suffix)}"',
-            "X-Unmask-Model": model_name, "X-Unmask-Faces": str(result.faces), "X-Unmask-Region": result.region})
+        headers = {"Content-Disposition": f'attachment; filename="{_download_name(image.filename, result.suffix)}"',
+                   "X-Unmask-Model": model_name, "X-Unmask-Faces": str(result.faces),
+                   "X-Unmask-Region": result.region}
+        if result.notes:  # e.g. why a reference photo could not be used; header values must be ASCII
+            headers["X-Unmask-Notes"] = " | ".join(result.notes).encode("ascii", "replace").decode()
+        return Response(result.data, media_type=result.media_type, headers=headers)
 
     @app.post("/api/v1/detect", tags=["unmask"], response_model=DetectResponse, responses={
         **ERRORS, 200: {"content": {"application/json": {}, "image/png": {}},

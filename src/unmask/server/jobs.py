@@ -7,6 +7,7 @@ that is removed after the job; nothing a client names is ever used as a path.
 from __future__ import annotations
 
 import base64
+import inspect
 import os
 import tempfile
 from functools import cache
@@ -19,9 +20,10 @@ from unmask.errors import UnmaskError
 from unmask.face import detect_faces
 from unmask.face.segment import find_occlusions
 from unmask.io import load_image, load_mask, save_image
-from unmask.pipeline import Unmasker
+from unmask.models import list_models
+from unmask.pipeline import Unmasker, default_model
 from unmask.provenance import provenance_metadata
-from unmask.server.tasks import RemoveResult, UploadError
+from unmask.server.tasks import NO_REFERENCE, RemoveResult, UploadError
 
 # Pillow format -> suffix of the file written back; other formats come back as PNG.
 FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
@@ -35,8 +37,35 @@ def worker_pid() -> int:
 
 
 def warm_up() -> None:
-    """Load the face detector once, so a fresh worker's first request is not slower than the rest."""
+    """Load the face detector and list the models once, so a fresh worker's first request is not the slow one."""
     detect_faces(np.zeros((64, 64, 3), np.uint8))
+    _models()
+
+
+def supports_reference() -> bool:
+    """Whether this version's ``Unmasker.__call__`` takes a ``reference`` photo (looked up on every call)."""
+    return "reference" in inspect.signature(Unmasker.__call__).parameters
+
+
+@cache
+def _models() -> tuple[dict, ...]:
+    """Every registered model and whether the pipeline accepts it (learned ones need shipped weights)."""
+    default = default_model()
+    models = []
+    for name in list_models():
+        try:
+            learned = any(True for _ in Unmasker(name).model.parameters())
+            models.append({"name": name, "kind": "learned" if learned else "classical", "available": True,
+                           "default": name == default})
+        except UnmaskError as error:
+            models.append({"name": name, "kind": "learned", "available": False, "default": False,
+                           "reason": str(error)})
+    return tuple(models)
+
+
+def describe() -> dict:
+    """The models this installation can run and reference support, shaped as ``schemas.ModelsResponse``."""
+    return {"default": default_model(), "models": list(_models()), "reference_supported": supports_reference()}
 
 
 @cache
@@ -90,11 +119,16 @@ def remove_job(image: bytes, image_format: str | None, model: str, mask: bytes |
     with _Uploads() as uploads:
         photo = uploads.image("image", image)
         hole = None if mask is None else uploads.mask("mask", mask, photo.shape)
-        options = {} if reference is None else {"reference": uploads.image("reference", reference)}
+        options = {}
+        if reference is not None:
+            if not supports_reference():
+                raise UploadError(NO_REFERENCE)
+            options["reference"] = uploads.image("reference", reference)
         result = _unmasker(model)(photo, mask=hole, **options)
         metadata = provenance_metadata(model, result.mask)
         data = uploads.encode(np.asarray(result.image), suffix, metadata)
-    return RemoveResult(data, MEDIA_TYPE[suffix], suffix, len(result.faces), metadata["unmask_region"])
+    return RemoveResult(data, MEDIA_TYPE[suffix], suffix, len(result.faces), metadata["unmask_region"],
+                        list(getattr(result, "notes", [])))
 
 
 def detect_job(image: bytes) -> dict:

@@ -19,7 +19,7 @@ NO_REFERENCE = "reference-guided unmasking is not available in this version; sen
 
 
 class UploadError(UnmaskError):
-    """An uploaded file that is not a usable image or mask (answered 400)."""
+    """An upload the server cannot use: not an image, a mask of the wrong size, an unsupported part (400)."""
 
 
 @dataclass
@@ -31,6 +31,7 @@ class RemoveResult:
     suffix: str
     faces: int
     region: str
+    notes: list[str]
 
 
 def _exit_when_gone(server_pid: int, every: float = 1.0) -> None:

@@ -295,8 +295,9 @@ async function run() {
     link.download = downloadName(response, "unmasked.png");
     link.hidden = false;
     const faces = Number(response.headers.get("X-Unmask-Faces") || 0);
+    const notes = response.headers.get("X-Unmask-Notes");
     setState("done", `Done with ${response.headers.get("X-Unmask-Model")}: ${plural(faces, "face")} filled. ` +
-      "Drag the slider to compare; the download keeps the photo's size and format.");
+      "Drag the slider to compare; the download keeps the photo's size and format." + (notes ? ` Note: ${notes}` : ""));
   } finally {
     $("run").disabled = false;
   }
