@@ -5,7 +5,8 @@
 
 Inpainting runs ship their EMA generator to ``src/unmask/assets/weights/<name>``; a ``recipe: segmenter`` run ships
 the occlusion segmenter to ``src/unmask/assets/weights/detector/<name>``. The record (``<name>.yaml``) keeps the model,
-its kwargs, the input size, the sha256 and the run's step count, so the model card can cite them.
+its kwargs, the input size, the sha256, the run's step count and its resolved training config, so the model card
+can cite them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def main() -> None:
         "size": config["data"]["size"],
         "trained": {"steps": step, "batch_size": config["data"]["batch_size"],
                     "images_seen": step * int(config["data"]["batch_size"]),
-                    "config": str(args.run / "config.yaml")},
+                    "config": config},
     })
     path = save_shipped(args.name, state, record, directory=directory)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
