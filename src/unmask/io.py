@@ -110,6 +110,8 @@ def as_rgb_uint8(image: np.ndarray | Image.Image | torch.Tensor | str | os.PathL
         array = np.repeat(array[..., None], 3, axis=2)
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
         raise UnmaskError(f"expected an (H,W,3) image, got shape {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise UnmaskError(f"image has zero size {array.shape[1]}x{array.shape[0]}")
     if array.shape[2] == 1:
         array = np.repeat(array, 3, axis=2)
     if array.shape[2] == 4:
@@ -120,7 +122,8 @@ def as_rgb_uint8(image: np.ndarray | Image.Image | torch.Tensor | str | os.PathL
         return np.ascontiguousarray(array[..., :3])
     if array.dtype == np.uint16:
         return (array[..., :3] / 257.0 + 0.5).astype(np.uint8)
-    return np.clip(np.asarray(array, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    unit = np.nan_to_num(np.asarray(array, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)  # NaN/inf: no warning
+    return np.clip(unit * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
