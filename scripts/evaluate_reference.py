@@ -1,0 +1,194 @@
+"""Score reference-guided unmasking against filling the same masked photo without a reference.
+
+    python scripts/evaluate_reference.py --data prepared/all256 --run runs/reference_cpu --limit 100 \
+        --vgg ../shared/weights/vgg16_imagenet_keras/vgg16_features_fp16.pth -o docs/eval/reference \
+        --doc docs/REFERENCE.md
+
+Test pairs: every test-split crop of the identity sets (``faces``, ``faces_hq``; the split is identity-disjoint)
+with another photo of the same person as the reference, both fixed per index. The target gets a synthetic face
+mask (fixed per index). Its landmarks come from ``detect_faces`` on the masked crop, as in the pipeline
+(``--landmarks stored`` uses the clean-photo landmarks of the manifest instead). Methods:
+
+- ``<run>@<step>`` (or ``reference_guided`` with ``--shipped``): the reference-guided generator;
+- ``paste``: the warped, colour-matched reference pasted where it is valid, Telea elsewhere (no learning);
+- ``telea``: the fill without a reference that ``unmask remove`` uses until DeepFill ships;
+- ``<baseline run>@<step>`` for each ``--baseline-run`` (e.g. the DeepFill CPU run), also without a reference.
+
+Metrics in the hole: PSNR and SSIM; with ``--vgg`` also an LPIPS-style VGG16 distance (uncalibrated: no LPIPS
+heads exist for these weights) over the composited crop, where only the hole differs from the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+
+from unmask.data.datamodule import sample_seed
+from unmask.data.manifest import face_from_landmarks, read_manifest
+from unmask.data.pairs import FACE_MASK_WEIGHTS, PAIR_SETS, identity_pairs, load_crop
+from unmask.eval.metrics import VGGFeatures, psnr, ssim, vgg_perceptual
+from unmask.face import detect_faces
+from unmask.face.reference import warp_reference
+from unmask.io import image_to_tensor, mask_to_tensor, save_image, tensor_to_image
+from unmask.models import create_model
+from unmask.models.pretrained import load_pretrained
+from unmask.occlusion import OcclusionMixture
+from unmask.train.run import load_run
+from unmask.viz import image_grid
+
+DETECT_SIZE = 256  # masked crops are detected at this size, as prepared crops were
+TABLE_START, TABLE_END = "<!-- reference-table:start -->", "<!-- reference-table:end -->"
+
+
+def run_generator(run: Path) -> tuple[str, nn.Module]:
+    """The EMA generator of a run folder and its label ``<run name>@<step>``."""
+    config, step, ema = load_run(run)
+    generator = config["model"]["generator"]
+    model = create_model(generator["name"], **generator.get("kwargs", {}))
+    model.load_state_dict(ema)
+    return f"{run.name}@{step}", model.eval()
+
+
+def target_landmarks(masked: np.ndarray, stored: np.ndarray, mode: str) -> tuple[np.ndarray, bool]:
+    """Landmarks of the masked crop (S, S, 3): detected (as the pipeline does) or stored; and whether detected."""
+    if mode == "detect":
+        size = masked.shape[0]
+        faces = detect_faces(cv2.resize(masked, (DETECT_SIZE, DETECT_SIZE), interpolation=cv2.INTER_LINEAR))
+        if faces:
+            return faces[0].landmarks * (size / DETECT_SIZE), True
+    return stored, False
+
+
+def make_samples(data: str, split: str, limit: int, size: int, kinds: list[str], landmarks: str, seed: int):
+    """Test pairs as tensors: image, mask, warped reference, validity (each (N, C, S, S)) and a detection count."""
+    manifest = read_manifest(data).select(split=split, sets=PAIR_SETS)
+    pairs = identity_pairs(manifest)[:limit]
+    mixture = OcclusionMixture({kind: FACE_MASK_WEIGHTS.get(kind, 1.0) for kind in kinds})
+    columns: list[list[torch.Tensor]] = [[], [], [], []]
+    detected = 0
+    for index, (row, references) in enumerate(pairs):
+        rng = np.random.default_rng(sample_seed(seed, index))
+        image, stored = load_crop(manifest, row, size)
+        reference, reference_landmarks = load_crop(manifest, references[int(rng.integers(len(references)))], size)
+        masked, mask, _ = mixture(image, face_from_landmarks(stored), rng)
+        seen, found = target_landmarks(masked, stored, landmarks)
+        detected += found
+        warped = warp_reference(reference, reference_landmarks, image * (1 - mask[..., None]), seen, mask)
+        columns[0].append(image_to_tensor(image))
+        columns[1].append(mask_to_tensor(mask))
+        columns[2].append(image_to_tensor(warped.image))
+        columns[3].append(torch.from_numpy(warped.validity)[None, None])
+    return [torch.cat(column) for column in columns], detected
+
+
+def telea(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The registered Telea fill: (N,3,S,S), (N,1,S,S) -> (N,3,S,S)."""
+    return create_model("telea")(image, mask)
+
+
+def fills(samples: list[torch.Tensor], guided: list[tuple[str, nn.Module]],
+          plain: list[tuple[str, nn.Module]]) -> dict[str, torch.Tensor]:
+    """Every method's composited result (N, 3, S, S)."""
+    image, mask, reference, validity = samples
+    results = {}
+    with torch.no_grad():
+        for label, model in guided:
+            results[label] = torch.cat([model(*batch) for batch in zip(*(t.split(16) for t in samples),
+                                                                        strict=True)])
+        valid = mask * (validity > 0.5).float()
+        results["paste"] = valid * reference + (1 - valid) * telea(image, mask)
+        results["telea"] = telea(image, mask)
+        for label, model in plain:
+            results[label] = torch.cat([model(i, m) for i, m in zip(image.split(16), mask.split(16), strict=True)])
+    return results
+
+
+def score(results: dict[str, torch.Tensor], image: torch.Tensor, mask: torch.Tensor,
+          vgg: VGGFeatures | None) -> dict[str, dict[str, float]]:
+    """Mean PSNR / SSIM in the hole (and the VGG distance) per method."""
+    table = {}
+    truth_features = vgg(image)[0] if vgg is not None else None
+    for label, output in results.items():
+        row = {"psnr_hole": psnr(output, image, mask).mean().item(),
+               "ssim_hole": ssim(output, image, mask).mean().item()}
+        if vgg is not None:
+            row["vgg_distance"] = vgg_perceptual(vgg(output)[0], truth_features).mean().item()
+        table[label] = row
+    return table
+
+
+def markdown(table: dict[str, dict[str, float]], count: int, command: str, note: str) -> str:
+    """The results as a markdown table with the command that made it."""
+    vgg = any("vgg_distance" in row for row in table.values())
+    lines = [f"`{command}`", "", note, "",
+             "| method | reference | PSNR hole (dB) ↑ | SSIM hole ↑ |" + (" VGG distance ↓ |" if vgg else ""),
+             "|---|---|---|---|" + ("---|" if vgg else "")]
+    for label, row in table.items():
+        uses = "no" if label == "telea" or label.startswith("deepfill") else "yes"
+        cells = [label, uses, f"{row['psnr_hole']:.2f}", f"{row['ssim_hole']:.3f}"]
+        if vgg:
+            cells.append(f"{row['vgg_distance']:.4f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append(f"\n{count} identity-disjoint test pairs.")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Evaluate, write ``results.md``/``results.json``/``grid.png`` and optionally the table in ``--doc``."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--run", type=Path, help="reference-guided run folder (its EMA generator)")
+    parser.add_argument("--shipped", action="store_true", help="use the shipped reference_guided weights")
+    parser.add_argument("--baseline-run", type=Path, action="append", default=[],
+                        help="a no-reference run folder to compare with (repeatable)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--size", type=int, default=None, help="crop size (default: the model's in_size)")
+    parser.add_argument("--kinds", default="surgical,n95,kn95,cloth")
+    parser.add_argument("--landmarks", choices=["detect", "stored"], default="detect")
+    parser.add_argument("--vgg", default=None, help="VGG16 weights for the LPIPS-style distance")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--note", default="", help="a line printed above the table (e.g. what the weights are)")
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("--doc", type=Path, default=None, help=f"replace the text between {TABLE_START} and "
+                                                                  f"{TABLE_END} in this markdown file")
+    args = parser.parse_args()
+    if (args.run is None) == (not args.shipped):
+        parser.error("give exactly one of --run RUN and --shipped")
+    guided = [run_generator(args.run)] if args.run else [("reference_guided", load_pretrained("reference_guided"))]
+    plain = [run_generator(run) for run in args.baseline_run]
+    size = args.size or int(guided[0][1].in_size)
+    samples, detected = make_samples(args.data, args.split, args.limit, size, args.kinds.split(","),
+                                     args.landmarks, args.seed)
+    results = fills(samples, guided, plain)
+    table = score(results, samples[0], samples[1], VGGFeatures(args.vgg) if args.vgg else None)
+    count = len(samples[0])
+    command = "python scripts/evaluate_reference.py " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+    note = (f"{args.note} Crops {size}², masks {args.kinds}; target landmarks {args.landmarks}"
+            + (f" (FaceMesh found the masked face in {detected} of {count})." if args.landmarks == "detect" else "."))
+    text = markdown(table, count, command, note.strip())
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "results.md").write_text(text)
+    (args.output / "results.json").write_text(json.dumps({"count": count, "size": size, "table": table}, indent=2))
+    image, mask, reference, validity = samples
+    rows = [[tensor_to_image(image[i] * (1 - mask[i]) + mask[i]), tensor_to_image(reference[i] * validity[i]),
+             *(tensor_to_image(output[i]) for output in results.values()), tensor_to_image(image[i])]
+            for i in range(min(8, count))]
+    save_image(args.output / "grid.png", image_grid(rows, ["input", "reference", *results, "truth"], cell=128))
+    if args.doc is not None:
+        doc = args.doc.read_text()
+        start, end = doc.index(TABLE_START) + len(TABLE_START), doc.index(TABLE_END)
+        args.doc.write_text(doc[:start] + "\n" + text + doc[end:])
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

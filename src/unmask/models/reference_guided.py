@@ -1,0 +1,117 @@
+"""Reference-guided inpainting generator (seed 004): a masked face plus a warped photo of the same person.
+
+Unlike every other registered model, which answers ``model(image, mask)``, this one is called as
+``model(image, mask, reference, validity)``: ``reference`` is a second photo of the person already warped onto
+the masked face and colour-matched (see :func:`unmask.face.reference.warp_reference`), ``validity`` says where
+that warp is defined. The class sets ``needs_reference = True`` so that callers can tell the two contracts apart.
+
+Coarse-to-fine gated convolutions with LeakyReLU (Yu et al. 2019; DeepGIN), as in the seed:
+
+- coarse net: the masked face, the mask and the valid part of the reference -> gated convs (two stride-2
+  downsamplings), dilated gated convs (rates 2, 4, 8, 16), gated deconvs back up, tanh;
+- refinement net: the coarse result pasted into the hole, the mask and the reference -> the same shape of
+  network, ending in a tanh RGB image and a sigmoid *reference gate* ``g``. Inside the hole the output is
+  ``g * validity * reference + (1 - g * validity) * synthesis``: where the warped reference fits, the network
+  can take its pixels as they are (the person's own mouth and nose), elsewhere it paints.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from unmask.errors import UnmaskError
+from unmask.models.layers import GatedConv2d, GatedDeconv2d
+from unmask.models.registry import register_model
+
+ACTIVATION = "lrelu"
+IN_CHANNELS = 9  # image (3) + mask + reference (3) + validity + ones
+
+
+def _stage_input(image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor,
+                 validity: torch.Tensor) -> torch.Tensor:
+    """(B,3,H,W) x2 in [-1, 1] and (B,1,H,W) x2 -> (B, 9, H, W): image, mask, valid reference, validity, ones."""
+    return torch.cat([image, mask, reference * validity, validity, torch.ones_like(mask)], dim=1)
+
+
+def _encoder(cnum: int) -> list[nn.Module]:
+    """Gated convs from full resolution down to 1/4, then four dilated gated convs (rates 2, 4, 8, 16)."""
+    half, wide = cnum // 2, 2 * cnum
+    return [
+        GatedConv2d(IN_CHANNELS, half, 5, activation=ACTIVATION),
+        GatedConv2d(half, cnum, 3, stride=2, activation=ACTIVATION),
+        GatedConv2d(cnum, cnum, 3, activation=ACTIVATION),
+        GatedConv2d(cnum, wide, 3, stride=2, activation=ACTIVATION),
+        GatedConv2d(wide, wide, 3, activation=ACTIVATION),
+        *[GatedConv2d(wide, wide, 3, dilation=rate, activation=ACTIVATION) for rate in (2, 4, 8, 16)],
+        GatedConv2d(wide, wide, 3, activation=ACTIVATION),
+    ]
+
+
+def _decoder(cnum: int, out_channels: int) -> list[nn.Module]:
+    """Gated deconvs from 1/4 resolution back to full, ending in a plain conv with ``out_channels`` (no activation)."""
+    return [
+        GatedDeconv2d(2 * cnum, cnum, activation=ACTIVATION),
+        GatedConv2d(cnum, cnum, 3, activation=ACTIVATION),
+        GatedDeconv2d(cnum, cnum // 2, activation=ACTIVATION),
+        GatedConv2d(cnum // 2, cnum // 4, 3, activation=ACTIVATION),
+        nn.Conv2d(cnum // 4, out_channels, 3, padding=1),
+    ]
+
+
+class ReferenceGuidedGenerator(nn.Module):
+    """Coarse-to-fine gated-conv generator guided by a warped reference photo of the same person.
+
+    ``forward(image, mask, reference, validity)`` returns the refined result composited into the known pixels;
+    ``forward_train`` returns the raw coarse and refined outputs for the losses. Images and the reference are
+    (B, 3, H, W) RGB in [0, 1]; mask (B, 1, H, W) with 1 = hole; validity (B, 1, H, W) in [0, 1]. H and W must
+    be multiples of 4 (pad outside the model). ``cnum`` (a multiple of 4) sets the widths; ``in_size`` is the
+    square resolution the model is trained at (the network itself is fully convolutional).
+    """
+
+    needs_reference = True
+
+    def __init__(self, cnum: int = 32, in_size: int = 256) -> None:
+        super().__init__()
+        if cnum < 4 or cnum % 4:
+            raise UnmaskError(f"cnum must be a positive multiple of 4, got {cnum}")
+        if in_size % 4:
+            raise UnmaskError(f"in_size must be a multiple of 4, got {in_size}")
+        self.cnum = cnum
+        self.in_size = in_size
+        self.coarse = nn.Sequential(*_encoder(cnum), *_decoder(cnum, 3), nn.Tanh())
+        self.refine = nn.Sequential(*_encoder(cnum), *_decoder(cnum, 4))
+
+    def _check_size(self, image: torch.Tensor) -> None:
+        """Raise a clear error when H or W is not a multiple of 4 (skipped while tracing)."""
+        if torch.jit.is_tracing():
+            return
+        height, width = image.shape[-2:]
+        if height % 4 or width % 4:
+            raise UnmaskError(f"the reference-guided model needs H and W divisible by 4, got {height}x{width}")
+
+    def forward_train(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor,
+                      validity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw (not composited) coarse and refined outputs: 2 x (B, 3, H, W) in [0, 1]."""
+        self._check_size(image)
+        x = image * 2.0 - 1.0
+        guide = reference * 2.0 - 1.0
+        known = x * (1.0 - mask)
+        coarse = self.coarse(_stage_input(known, mask, guide, validity))
+        out = self.refine(_stage_input(coarse * mask + known, mask, guide, validity))
+        synthesis = torch.tanh(out[:, :3])
+        take = torch.sigmoid(out[:, 3:]) * validity
+        refined = take * guide + (1.0 - take) * synthesis
+        return (coarse + 1.0) * 0.5, (refined + 1.0) * 0.5
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor,
+                validity: torch.Tensor) -> torch.Tensor:
+        """Inpaint with a reference: (B,3,H,W), (B,1,H,W), (B,3,H,W), (B,1,H,W) -> (B,3,H,W), known pixels kept."""
+        _, refined = self.forward_train(image, mask, reference, validity)
+        return mask * refined + (1.0 - mask) * image
+
+
+@register_model("reference_guided")
+def reference_guided(cnum: int = 32, in_size: int = 256) -> ReferenceGuidedGenerator:
+    """Reference-guided generator; GPU model ``cnum=32, in_size=256``, CPU model ``cnum=16, in_size=128``."""
+    return ReferenceGuidedGenerator(cnum=cnum, in_size=in_size)
