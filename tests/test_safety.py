@@ -1,0 +1,120 @@
+"""Safety: weights only from safetensors with a recorded sha256 (no pickle), no network on the default path, and
+a server that never reads or writes a path a client names.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import pickle
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from unmask.cli import main
+from unmask.errors import UnmaskError
+from unmask.models import create_model, pretrained
+from unmask.models.backends import load_model
+from unmask.pipeline import Unmasker
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "unmask"
+PICKLE_ALLOWED = {  # our own training checkpoints (Lightning) and VGG features loaded with weights_only=True
+    "train/run.py", "losses/perceptual.py",
+}
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    """A tiny DeepFill shipped into a temporary weights folder (the real one is left alone)."""
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
+    pretrained.load_pretrained.cache_clear()
+    torch.manual_seed(0)
+    state = create_model("deepfill", cnum=4, in_size=64).state_dict()
+    path = pretrained.save_shipped("deepfill", state, {"model": "deepfill", "kwargs": {"cnum": 4, "in_size": 64},
+                                                       "size": 64}, directory=tmp_path)
+    yield path
+    pretrained.load_pretrained.cache_clear()
+
+
+@pytest.fixture
+def no_pickle_no_network(monkeypatch):
+    """Make any unpickling or socket use fail loudly."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle or network used on the default path")
+
+    for target, name in ((torch, "load"), (pickle, "load"), (pickle, "loads"), (socket, "socket"),
+                         (socket, "create_connection"), (socket, "getaddrinfo")):
+        monkeypatch.setattr(target, name, refuse)
+
+
+def test_weights_load_without_pickle_and_sha256_is_checked(shipped, no_pickle_no_network, astronaut):
+    model = pretrained.load_pretrained("deepfill")
+    assert model.input_size == 64 and not model.training
+    result = Unmasker("deepfill")(astronaut, mask=_mouth_hole(astronaut))
+    assert result.mask.any()
+    data = bytearray(shipped.read_bytes())
+    data[-3] ^= 0xFF  # one flipped byte in the weights
+    shipped.write_bytes(bytes(data))
+    pretrained.load_pretrained.cache_clear()
+    with pytest.raises(UnmaskError, match="sha256 does not match"):
+        pretrained.load_pretrained("deepfill")
+
+
+def _mouth_hole(photo: np.ndarray) -> np.ndarray:
+    hole = np.zeros(photo.shape[:2], np.uint8)
+    hole[160:200, 200:260] = 255
+    return hole
+
+
+def test_default_path_needs_no_network(no_pickle_no_network, astronaut, tmp_path):
+    Image.fromarray(astronaut).save(tmp_path / "astro.png")
+    assert main(["remove", str(tmp_path / "astro.png"), "-o", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "astro.png").is_file()
+    assert load_model("telea", "onnxruntime") is not None
+
+
+def test_pickle_appears_only_where_allowed():
+    """No module on the inference path calls torch.load / pickle.load(s); the allowed ones are training-only."""
+    offenders = set()
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(
+                    node.func.value, ast.Name) and (node.func.value.id, node.func.attr) in (
+                    ("torch", "load"), ("pickle", "load"), ("pickle", "loads")):
+                offenders.add(str(path.relative_to(SRC)))
+    assert offenders <= PICKLE_ALLOWED, offenders - PICKLE_ALLOWED
+
+
+def test_server_never_touches_client_paths(tmp_path, astronaut, monkeypatch):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from unmask.server.app import create_app
+    from unmask.server.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "evil.png"
+    buffer = io.BytesIO()
+    Image.fromarray(astronaut).save(buffer, format="PNG")
+    settings = Settings(max_upload_bytes=4 << 20, max_pixels=4_000_000, study_db=tmp_path / "study.sqlite")
+    with TestClient(create_app(settings)) as client:
+        for name in (str(target), "../../evil.png", "evil.png", "/etc/passwd", "..\\..\\evil.png"):
+            response = client.post("/api/v1/remove", files={"image": (name, buffer.getvalue()),
+                                                            "mask": (str(target), _png(_mouth_hole(astronaut)))},
+                                   data={"model": "telea"})
+            assert response.status_code == 200, response.text[:200]
+            disposition = response.headers["content-disposition"]
+            assert "/" not in disposition.split("filename=")[1] and "\\" not in disposition
+        response = client.post("/api/v1/remove", data={"model": "telea", "image": "/etc/passwd"})
+        assert response.status_code == 422
+    assert not target.exists() and {path.name for path in tmp_path.iterdir()} <= {"study.sqlite"}
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
