@@ -1,27 +1,38 @@
 """Inference speed on this machine, side by side in one run.
 
-    python benchmarks/inference.py [--models deepfill,telea] [--repeats 5]
+    python benchmarks/inference.py [--configs cpu,gpu] [--repeats 5] [--threads N] [--profile]
 
-Prints per-face latency of each model at 128² and 256² (a lower-face hole; learned models with random weights when
-none are shipped: speed does not depend on the weights), and the whole pipeline (detect, find the mask, align,
-inpaint, paste back) on a 1024² photo with a synthetic surgical mask, for the default model.
+Prints, per DeepFill architecture config (``configs/train/deepfill_cpu.yaml``: cnum 16; ``deepfill_gpu.yaml``:
+cnum 48), the per-face latency at 128² and 256² of PyTorch (eager, inference mode), PyTorch channels-last, and ONNX
+Runtime (full graph optimisation), next to Telea; then the whole pipeline (detect, find the mask, align, inpaint,
+paste back) on a 1024² and a 4000x3000 photo with a synthetic surgical mask, for Telea and for DeepFill (cnum 16)
+in ONNX Runtime. ``--profile`` prints GFLOP per face instead (no timing). Learned models have random weights
+(speed does not depend on the weights; none are shipped yet). The load average is printed: other processes on a
+shared machine slow every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+import yaml
 from skimage import data
 
+from unmask.export import export_onnx, source_for
 from unmask.face import detect_faces
 from unmask.models import create_model
-from unmask.models.pretrained import build_model, shipped_models
+from unmask.models.onnx_backend import OnnxInpainter
 from unmask.occlusion import occlude
 from unmask.pipeline import Unmasker
+
+CONFIGS = {"cpu": "configs/train/deepfill_cpu.yaml", "gpu": "configs/train/deepfill_gpu.yaml"}
 
 
 def median_seconds(function, repeats: int) -> float:
@@ -35,29 +46,99 @@ def median_seconds(function, repeats: int) -> float:
     return float(np.median(times))
 
 
-def main() -> None:
-    """Print the latency table and the pipeline time."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="deepfill,telea")
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    print(f"torch threads: {torch.get_num_threads()}; shipped weights: {', '.join(shipped_models()) or 'none'}")
-    print(f"{'model':12s} {'128² ms':>9s} {'256² ms':>9s}")
-    for name in args.models.split(","):
-        model = build_model(name) if name in shipped_models() else create_model(name).eval()
-        cells = []
+def face_batch(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random (1, 3, size, size) face with a lower-face hole (1, 1, size, size)."""
+    image = torch.rand(1, 3, size, size)
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., size // 2: size * 7 // 8, size // 4: size * 3 // 4] = 1
+    return image, mask
+
+
+def generator_kwargs(config: str) -> dict:
+    """The generator's kwargs in a training config."""
+    return yaml.safe_load(Path(config).read_text())["model"]["generator"]["kwargs"]
+
+
+def latency_table(configs: list[str], repeats: int, folder: Path) -> dict[str, Path]:
+    """Print per-face milliseconds; returns the exported ONNX file of each config."""
+    print(f"{'model':34s} {'128² ms':>9s} {'256² ms':>9s}")
+    exported = {}
+    for name in configs:
+        kwargs = generator_kwargs(CONFIGS[name])
+        model = create_model("deepfill", **kwargs).eval()
+        exported[name] = export_onnx(source_for("deepfill", kwargs=kwargs), folder / f"deepfill_{name}.onnx")
+        onnx_model = OnnxInpainter(exported[name])
+        channels_last = create_model("deepfill", **kwargs).eval().to(memory_format=torch.channels_last)
+        channels_last.load_state_dict(model.state_dict())
+        rows = {"PyTorch": model, "PyTorch channels-last": channels_last, "ONNX Runtime": onnx_model}
+        for label, runner in rows.items():
+            cells = []
+            for size in (128, 256):
+                image, mask = face_batch(size)
+                if runner is channels_last:
+                    image, mask = (t.contiguous(memory_format=torch.channels_last) for t in (image, mask))
+                with torch.inference_mode():
+                    cells.append(1000 * median_seconds(lambda r=runner, i=image, k=mask: r(i, k), repeats))
+            print(f"{'deepfill ' + name + ' (cnum ' + str(kwargs['cnum']) + ') ' + label:34s} "
+                  f"{cells[0]:9.1f} {cells[1]:9.1f}")
+    telea = create_model("telea")
+    cells = [1000 * median_seconds(lambda s=size: telea(*face_batch(s)), repeats) for size in (128, 256)]
+    print(f"{'telea':34s} {cells[0]:9.1f} {cells[1]:9.1f}")
+    return exported
+
+
+def flop_profile(configs: list[str]) -> None:
+    """Print GFLOP per face and the share of convolutions vs contextual-attention matrix products (no timing)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    print(f"{'model':34s} {'size':>5s} {'GFLOP':>7s} {'conv':>6s} {'bmm':>6s} {'params':>9s}")
+    for name in configs:
+        kwargs = generator_kwargs(CONFIGS[name])
+        model = create_model("deepfill", **kwargs).eval()
         for size in (128, 256):
-            image = torch.rand(1, 3, size, size)
-            mask = torch.zeros(1, 1, size, size)
-            mask[..., size // 2: size * 7 // 8, size // 4: size * 3 // 4] = 1
-            with torch.no_grad():
-                cells.append(1000 * median_seconds(lambda m=model, i=image, k=mask: m(i, k), args.repeats))
-        print(f"{name:12s} {cells[0]:9.1f} {cells[1]:9.1f}")
-    photo = cv2.resize(data.astronaut(), (1024, 1024), interpolation=cv2.INTER_CUBIC)
-    occluded, _ = occlude(photo, "surgical", np.random.default_rng(0), face=detect_faces(photo)[0])
-    unmasker = Unmasker()
-    seconds = median_seconds(lambda: unmasker(occluded), args.repeats)
-    print(f"pipeline, 1024² photo, model {unmasker.model_name}: {seconds:.3f} s")
+            with FlopCounterMode(display=False) as counter, torch.inference_mode():
+                model(*face_batch(size))
+            ops = {str(op): flops / 1e9 for op, flops in counter.get_flop_counts()["Global"].items()}
+            print(f"{'deepfill ' + name + ' (cnum ' + str(kwargs['cnum']) + ')':34s} {size:5d} "
+                  f"{counter.get_total_flops() / 1e9:7.2f} {ops.get('aten.convolution', 0):6.2f} "
+                  f"{ops.get('aten.bmm', 0):6.2f} {sum(p.numel() for p in model.parameters()):9,d}")
+
+
+def pipeline_times(models: dict[str, str], repeats: int) -> None:
+    """Print the whole pipeline's seconds on a 1024² and a 4000x3000 photo for each model."""
+    astronaut = data.astronaut()
+    for width, height in ((1024, 1024), (4000, 3000)):
+        photo = cv2.resize(astronaut, (height, height), interpolation=cv2.INTER_CUBIC)
+        photo = cv2.copyMakeBorder(photo, 0, 0, (width - height) // 2, (width - height) // 2, cv2.BORDER_REFLECT)
+        occluded, _ = occlude(photo, "surgical", np.random.default_rng(0), face=detect_faces(photo)[0])
+        for label, model in models.items():
+            unmasker = Unmasker(model, backend="onnxruntime" if model.endswith(".onnx") else "torch")
+            seconds = median_seconds(lambda u=unmasker, o=occluded: u(o), repeats)
+            print(f"pipeline {width}x{height}, {label}: {seconds:.3f} s")
+
+
+def main() -> None:
+    """Print the latency table and the pipeline times."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", default="cpu,gpu")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch and ONNX Runtime threads (default: all)")
+    parser.add_argument("--profile", action="store_true", help="only print the FLOP profile (no timing)")
+    args = parser.parse_args()
+    if args.profile:
+        flop_profile(args.configs.split(","))
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cores {os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory() as folder:
+        exported = latency_table(args.configs.split(","), args.repeats, Path(folder))
+        models = {"telea": "telea"}
+        if "cpu" in exported:
+            models["deepfill cpu (cnum 16, 128²) ONNX Runtime"] = str(exported["cpu"])
+        pipeline_times(models, args.repeats)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
