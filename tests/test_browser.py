@@ -45,7 +45,7 @@ def browser(tmp_path):
     driver.quit()
 
 
-def _wait_for_state(driver, *states, timeout=60):
+def _wait_for_state(driver, *states, timeout=300):  # generous: a busy 2-core machine starts workers slowly
     WebDriverWait(driver, timeout).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state")
                                          in (*states, "error"))
     state = driver.find_element(By.TAG_NAME, "body").get_attribute("data-state")
@@ -79,6 +79,10 @@ def test_upload_paint_run_download(browser, astronaut, tmp_path):
 
         browser.find_element(By.ID, "run").click()
         _wait_for_state(browser, "done")
+        clip = browser.execute_script("const s = document.getElementById('slider'); s.value = 35;"
+                                      "s.dispatchEvent(new Event('input'));"
+                                      "return document.getElementById('after').style.clipPath;")
+        assert clip == "inset(0px 0px 0px 35%)" or clip == "inset(0 0 0 35%)"  # the before/after slider moves
         if os.environ.get("UNMASK_WEBAPP_SCREENSHOT"):
             browser.save_screenshot(os.environ["UNMASK_WEBAPP_SCREENSHOT"])
         browser.find_element(By.ID, "download").click()
