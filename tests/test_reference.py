@@ -1,0 +1,233 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import yaml
+
+from unmask.data.manifest import write_manifest
+from unmask.data.pairs import PairDataModule
+from unmask.errors import UnmaskError
+from unmask.eval.metrics import psnr
+from unmask.face import align_face, detect_faces, transform_face, unwarp
+from unmask.face.reference import (
+    REFERENCE_POINTS,
+    ReferenceUnusable,
+    align_reference,
+    check_cover,
+    match_colour,
+    reference_points,
+    tps_warp,
+    warp_reference,
+)
+from unmask.io import image_to_tensor, save_image
+from unmask.losses import masked_l1
+from unmask.models import create_model
+from unmask.occlusion import occlude
+from unmask.pipeline import ReferenceWarning, Unmasker
+from unmask.train.run import load_config, load_run, train
+
+SIZE = 64
+
+
+@pytest.fixture
+def one_thread():
+    """Run torch on one thread: tiny convs are several times faster than with two contending threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def face(astronaut):
+    return detect_faces(astronaut)[0]
+
+
+@pytest.fixture(scope="module")
+def crop(astronaut, face):
+    """The astronaut's aligned 128² crop and its landmarks in crop pixels."""
+    aligned = align_face(astronaut, face, size=128)
+    return aligned.image, transform_face(face, aligned.matrix).landmarks
+
+
+def _moved(landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks moved as by another pose and expression: a smooth bend plus a wider mouth, then rounded."""
+    x, y = landmarks[:, 0], landmarks[:, 1]
+    moved = np.stack([x + 3 * np.sin(y / 20) + 0.08 * (x - 64), y + 2 * np.cos(x / 25)], axis=1)
+    return np.round(moved)
+
+
+def test_thirty_points_around_nose_mouth_and_jaw(crop):
+    assert len(REFERENCE_POINTS) == 30 and len(set(REFERENCE_POINTS)) == 30
+    assert reference_points(crop[1]).shape == (30, 2)
+
+
+def test_tps_warp_maps_source_landmarks_onto_target_landmarks(crop):
+    source = reference_points(crop[1])
+    target = reference_points(_moved(crop[1]))  # integer pixels, so the warped image can be read there exactly
+    ys, xs = np.mgrid[0:128, 0:128].astype(np.float32)
+    coordinates = np.stack([xs, ys], axis=2)  # every pixel holds its own position
+    warped, positions = tps_warp(coordinates, source, target)
+    tx, ty = target[:, 0].astype(int), target[:, 1].astype(int)
+    assert np.abs(positions[ty, tx] - source).max() < 0.5
+    assert np.abs(warped[ty, tx] - source).max() < 0.5  # the pixel that lands on a target landmark came from its source
+
+
+def test_identity_warp_reproduces_the_face(crop):
+    image, landmarks = crop
+    hole = np.zeros((128, 128), np.uint8)
+    hole[70:100, 45:85] = 1
+    warped = warp_reference(image, landmarks, image * (1 - hole[..., None]), landmarks, hole)
+    valid = warped.validity > 0.99
+    assert valid[hole > 0].mean() > 0.9 and not valid[:10].any()  # the face, not the background above it
+    assert np.abs(warped.image[valid].astype(int) - image[valid]).mean() < 2
+    check_cover(warped, hole)
+    with pytest.raises(ReferenceUnusable, match="shows only"):
+        check_cover(warped, np.pad(np.ones((10, 10)), ((0, 118), (0, 118))))  # a hole in the corner
+
+
+def test_colour_matching_moves_the_reference_to_the_visible_skin(crop):
+    image, _ = crop
+    tinted = np.clip(image * np.array([0.7, 0.8, 1.0]) + np.array([0, 10, 40]), 0, 255).astype(np.uint8)
+    validity = np.ones((128, 128), np.float32)
+    hole = np.zeros((128, 128), np.uint8)
+    hole[70:100] = 1
+    matched = match_colour(tinted, validity, image, hole)
+    for region, shrink in ((hole == 0, 15), (hole > 0, 5)):  # fitted on the visible part (in Lab), applied to all
+        before = np.abs(tinted[region].mean(0) - image[region].mean(0)).max()
+        after = np.abs(matched[region].mean(0) - image[region].mean(0)).max()
+        assert before > 25 and after < before / shrink
+
+
+def test_reference_without_a_face_is_unusable():
+    with pytest.raises(ReferenceUnusable, match="no face"):
+        align_reference(np.full((96, 96, 3), 128, np.uint8), 64)
+
+
+def test_generator_contract(one_thread):
+    model = create_model("reference_guided", cnum=8, in_size=SIZE).eval()
+    assert model.needs_reference
+    image, reference = torch.rand(2, 3, SIZE, SIZE), torch.rand(2, 3, SIZE, SIZE)
+    mask = torch.zeros(2, 1, SIZE, SIZE)
+    mask[:, :, 20:44, 16:48] = 1
+    validity = torch.zeros(2, 1, SIZE, SIZE)
+    validity[:, :, :, :32] = 1
+    output = model(image, mask, reference, validity)
+    assert output.shape == image.shape and torch.equal(output * (1 - mask), image * (1 - mask))
+    other = reference.clone()
+    other[:, :, :, 32:] = torch.rand_like(other[:, :, :, 32:])
+    assert torch.equal(model(image, mask, other, validity), output)  # invalid reference pixels are never read
+    traced = torch.jit.trace(model, (image, mask, reference, validity))
+    assert torch.allclose(traced(image, mask, reference, validity), output, atol=1e-6)
+    with pytest.raises(UnmaskError, match="divisible by 4"):
+        model(image[..., :62], mask[..., :62], reference[..., :62], validity[..., :62])
+
+
+@pytest.fixture(scope="module")
+def pairs_folder(tmp_path_factory, astronaut, face):
+    """A prepared folder: two people with two photos each in train, one such person in val and in test."""
+    root = tmp_path_factory.mktemp("pairs")
+    aligned = align_face(astronaut, face, size=SIZE)
+    landmarks = transform_face(face, aligned.matrix).landmarks
+    rows = []
+    people = [("p0", "train"), ("p1", "train"), ("p2", "val"), ("p3", "test")]
+    for number, (person, split) in enumerate(people):
+        for photo in range(2):
+            name = f"{person}_{photo}.png"
+            save_image(root / "crops" / name, np.clip(aligned.image.astype(int) + 10 * number - 6 * photo, 0, 255)
+                       .astype(np.uint8))
+            rows.append({"path": f"crops/{name}", "split": split, "source_set": "faces", "source_file": name,
+                         "identity": person, "group": person, "face_index": 0, "score": 1.0, "coverage": 1.0})
+    write_manifest(root, rows, np.stack([landmarks] * len(rows)))
+    return root
+
+
+def test_pairs_are_two_photos_of_one_person(pairs_folder):
+    data = PairDataModule(str(pairs_folder), size=SIZE, batch_size=2, num_workers=0)
+    data.setup()
+    assert [len(data.splits[split]) for split in ("train", "val", "test")] == [4, 2, 2]
+    image, mask, reference, validity = next(iter(data.train_dataloader()))
+    assert image.shape == reference.shape == (2, 3, SIZE, SIZE) and mask.shape == validity.shape
+    assert mask.sum() > 0 and (validity * mask).sum() > 0.3 * mask.sum()
+    assert not torch.equal(image, reference)
+    first, again = data.splits["val"][0], data.splits["val"][0]
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))  # fixed pairs for validation
+
+
+def test_reference_recipe_trains_and_ships_like_every_run(pairs_folder, tmp_path, one_thread):
+    config = load_config("configs/train/reference_cpu.yaml", {
+        "run_dir": str(tmp_path / "run"), "data.data_dir": str(pairs_folder), "data.size": SIZE,
+        "data.batch_size": 2, "data.num_workers": 0, "model.generator.kwargs.cnum": 4,
+        "model.generator.kwargs.in_size": SIZE, "model.discriminator.cnum": 8, "model.vgg_path": None,
+        "trainer.max_steps": 2, "trainer.val_check_interval": 2, "trainer.limit_val_batches": 1,
+        "trainer.enable_progress_bar": False, "checkpoint_every": 2, "sample_every": 2,
+    })
+    run = train(config)
+    config_back, step, ema = load_run(run)
+    assert step == 2 and yaml.safe_load((run / "config.yaml").read_text())["model"]["recipe"] == "reference"
+    model = create_model(config_back["model"]["generator"]["name"], **config_back["model"]["generator"]["kwargs"])
+    model.load_state_dict(ema)
+    assert list((run / "samples").glob("step_*.png"))
+
+
+def test_pipeline_refuses_a_reference_without_trained_weights(astronaut):
+    with pytest.raises(UnmaskError, match="not shipped"):
+        Unmasker("telea")(astronaut, reference=astronaut)
+
+
+class Recorder(nn.Module):
+    """Wraps a reference-guided generator and keeps the last inputs the pipeline gave it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.in_size, self.inputs = model, model.in_size, None
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        self.inputs = inputs
+        return self.model(*inputs)
+
+
+@pytest.fixture(scope="module")
+def masked(astronaut, face):
+    return occlude(astronaut, "surgical", np.random.default_rng(0), face=face)
+
+
+def test_reference_without_a_face_falls_back_to_the_plain_model(masked, one_thread):
+    occluded, truth = masked
+    unmasker = Unmasker("telea", reference_model=Recorder(create_model("reference_guided", cnum=4, in_size=SIZE)))
+    with pytest.warns(ReferenceWarning, match="no face found in the reference"):
+        result = unmasker(occluded, mask=truth * 255, reference=np.full((80, 80, 3), 90, np.uint8))
+    assert "filled without the reference" in result.notes[0]
+    assert np.array_equal(result.image, Unmasker("telea")(occluded, mask=truth * 255).image)
+
+
+def test_reference_equal_to_the_truth_overfits_to_a_near_perfect_fill(astronaut, masked, one_thread):
+    """Train a tiny generator on the inputs the pipeline builds from (masked photo, true photo as reference),
+    then run the pipeline again: the hole comes back close to the resolution limit of a 64² crop."""
+    torch.manual_seed(0)
+    occluded, truth = masked
+    recorder = Recorder(create_model("reference_guided", cnum=8, in_size=SIZE))
+    unmasker = Unmasker("telea", reference_model=recorder)
+    first = unmasker(occluded, mask=truth * 255, reference=astronaut)
+    assert not first.notes
+    image, mask, reference, validity = (tensor.clone() for tensor in recorder.inputs)  # out of inference mode
+    target = image_to_tensor(align_face(astronaut, first.faces[0], size=SIZE).image)
+    model = recorder.model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+    for _ in range(300):
+        coarse, refined = model.forward_train(image, mask, reference, validity)
+        loss = masked_l1(coarse, target, mask, 6.0, 0.3) + masked_l1(refined, target, mask, 6.0, 0.3)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    hole = torch.from_numpy(truth)[None, None].float()
+
+    def hole_psnr(picture: np.ndarray) -> float:
+        return psnr(image_to_tensor(picture), image_to_tensor(astronaut), hole).item()
+
+    guided = hole_psnr(unmasker(occluded, mask=truth * 255, reference=astronaut).image)
+    plain = hole_psnr(Unmasker("telea")(occluded, mask=truth * 255).image)
+    truth_crop = align_face(astronaut, first.faces[0], size=SIZE)
+    limit = hole_psnr(np.where(truth[..., None] > 0, unwarp(truth_crop.image, truth_crop)[0], astronaut))
+    assert guided > plain + 5 and guided > limit - 6  # the true 64² crop pasted back scores ``limit`` (about 30 dB)
