@@ -11,20 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from unmask.eval.harness import evaluate, load_eval_set
-from unmask.models import create_model
-from unmask.train.run import load_run
-
-
-def load_run_generator(run: Path) -> tuple[str, torch.nn.Module]:
-    """The EMA generator of ``run/checkpoints/last.ckpt`` (our own file) and a label with its step."""
-    config, step, ema = load_run(run)
-    generator = config["model"]["generator"]
-    model = create_model(generator["name"], **generator.get("kwargs", {}))
-    model.load_state_dict(ema)
-    return f"{run.name}@{step}", model.eval()
+from unmask.eval.runs import load_run_generator
 
 
 def main() -> None:

@@ -23,7 +23,9 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         help="score models on held-out faces with the same synthetic holes for every model",
         description="Writes results.json/.csv/.md, grid_<kind>.png and metrics_by_bucket.png.",
     )
-    parser.add_argument("--models", type=_names, default=_names(DEFAULT_MODELS), help="comma-separated names")
+    parser.add_argument("--models", type=_names, default=_names(DEFAULT_MODELS),
+                        help="comma-separated registry names and/or training-run folders (scored with their EMA "
+                             "generator, labelled <run>@<step>)")
     parser.add_argument("--data", required=True, help="prepared folder (manifest.csv) or a folder of images")
     parser.add_argument("--split", default="test", help="manifest split to use (default: test)")
     parser.add_argument(
@@ -47,6 +49,7 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run the evaluation described by parsed ``args`` and print where the report is; returns 0."""
     from unmask.eval.harness import evaluate, load_eval_set
+    from unmask.eval.runs import resolve_model_specs
 
     unknown = [kind for kind in args.occlusions if kind not in KINDS]
     if unknown:
@@ -62,7 +65,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         args.models = [(name, load_model(name, args.backend)) for name in args.models]
     out_dir = Path(args.output)
     results = evaluate(
-        args.models,
+        resolve_model_specs(args.models),
         images,
         args.occlusions,
         size=args.size,

@@ -1,4 +1,4 @@
-"""Adversarial losses on discriminator logits of any shape: hinge (SN-PatchGAN) and RaGAN."""
+"""Adversarial losses on discriminator logits of any shape: hinge (SN-PatchGAN), RaGAN and non-saturating GAN."""
 
 from __future__ import annotations
 
@@ -39,3 +39,15 @@ def ragan_g_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.
     return F.binary_cross_entropy_with_logits(
         real_rel, torch.zeros_like(real_rel)
     ) + F.binary_cross_entropy_with_logits(fake_rel, torch.ones_like(fake_rel))
+
+
+def nsgan_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Standard GAN discriminator loss ``BCE(D(real), 1) + BCE(D(fake), 0)``; logits (B, ...) -> scalar."""
+    return F.binary_cross_entropy_with_logits(
+        real_logits, torch.ones_like(real_logits)
+    ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+
+
+def nsgan_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss ``BCE(D(fake), 1)`` (EdgeConnect, seed 001); logits (B, ...) -> scalar."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))

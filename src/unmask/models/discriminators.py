@@ -1,9 +1,11 @@
-"""SN-PatchGAN discriminator (Yu et al. 2019): six strided 5x5 convs, spectral norm on every layer."""
+"""Discriminators: SN-PatchGAN (Yu et al. 2019; six strided 5x5 convs, spectral norm on every layer) and DMFN's
+global + local pair built from it."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 
@@ -43,4 +45,73 @@ class SNPatchGAN(nn.Module):
         logits = x.flatten(1)
         if return_features:
             return logits, features
+        return logits
+
+
+def hole_boxes(mask: torch.Tensor, min_fraction: float = 0.25) -> torch.Tensor:
+    """Square boxes around each hole, ``(y0, x0, side)`` in pixels: (B, 1, H, W) -> (B, 3) float.
+
+    The side is the hole's larger extent, at least ``min_fraction`` of the image and at most its shorter side;
+    the box is centred on the hole and shifted to lie inside the image. An empty mask gives the whole image
+    (its shorter side).
+    """
+    height, width = mask.shape[-2:]
+    rows, cols = mask.amax(dim=(1, 3)) > 0.5, mask.amax(dim=(1, 2)) > 0.5
+    row_index = torch.arange(height, device=mask.device).expand_as(rows)
+    col_index = torch.arange(width, device=mask.device).expand_as(cols)
+    y0 = torch.where(rows, row_index, height).amin(1).float()
+    y1 = torch.where(rows, row_index + 1, 0).amax(1).float()
+    x0 = torch.where(cols, col_index, width).amin(1).float()
+    x1 = torch.where(cols, col_index + 1, 0).amax(1).float()
+    empty = ~rows.any(1)
+    y0, x0 = torch.where(empty, 0.0, y0), torch.where(empty, 0.0, x0)
+    y1, x1 = torch.where(empty, float(height), y1), torch.where(empty, float(width), x1)
+    shortest = float(min(height, width))
+    side = torch.maximum(y1 - y0, x1 - x0).clamp(min_fraction * shortest, shortest)
+    top = ((y0 + y1 - side) / 2).clamp(torch.zeros_like(side), height - side)
+    left = ((x0 + x1 - side) / 2).clamp(torch.zeros_like(side), width - side)
+    return torch.stack([top, left, side], dim=1)
+
+
+def crop_boxes(x: torch.Tensor, boxes: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
+    """Differentiable crops of square ``boxes`` (B, 3) = (y0, x0, side), resized: (B,C,H,W) -> (B,C,size,size)."""
+    height, width = x.shape[-2:]
+    top, left, side = boxes.unbind(1)
+    theta = torch.zeros(len(x), 2, 3, dtype=x.dtype, device=x.device)
+    theta[:, 0, 0] = side / width
+    theta[:, 0, 2] = (2 * left + side) / width - 1
+    theta[:, 1, 1] = side / height
+    theta[:, 1, 2] = (2 * top + side) / height - 1
+    grid = F.affine_grid(theta, [len(x), x.shape[1], size, size], align_corners=False)
+    return F.grid_sample(x, grid, mode=mode, align_corners=False)
+
+
+class GlobalLocalDiscriminator(nn.Module):
+    """DMFN's discriminator (seed 003): a global branch on the whole image and a local branch on the hole.
+
+    Each branch is an :class:`SNPatchGAN`. The local branch sees a square crop around the hole's bounding box
+    (:func:`hole_boxes`, the same box for real and fake images), resized to ``local_fraction`` of the image
+    side. Input image (B, 3, H, W) in [0, 1] and mask (B, 1, H, W), 1 = hole. Output: the two branches' patch
+    logits ``[global (B, N_g), local (B, N_l)]`` (DMFN's RaGAN is applied per branch); with
+    ``return_features`` also both branches' layer outputs, global first.
+    """
+
+    def __init__(self, in_channels: int = 4, cnum: int = 64, local_fraction: float = 0.5) -> None:
+        super().__init__()
+        self.global_branch = SNPatchGAN(in_channels, cnum)
+        self.local_branch = SNPatchGAN(in_channels, cnum)
+        self.local_fraction = local_fraction
+
+    def forward(
+        self, image: torch.Tensor, mask: torch.Tensor, return_features: bool = False
+    ) -> list[torch.Tensor] | tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(B,3,H,W), (B,1,H,W) -> [global logits, local logits] (+ the features of both branches)."""
+        size = max(8, round(self.local_fraction * min(image.shape[-2:])))
+        boxes = hole_boxes(mask)
+        crop, crop_mask = crop_boxes(image, boxes, size), crop_boxes(mask, boxes, size, mode="nearest")
+        global_logits, global_features = self.global_branch(image, mask, return_features=True)
+        local_logits, local_features = self.local_branch(crop, crop_mask, return_features=True)
+        logits = [global_logits, local_logits]
+        if return_features:
+            return logits, global_features + local_features
         return logits

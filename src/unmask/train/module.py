@@ -5,10 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import lightning as L
 import torch
 
-from unmask.eval.metrics import psnr
 from unmask.losses import (
     VGG16Features,
     feature_matching_loss,
@@ -20,9 +18,10 @@ from unmask.losses import (
 )
 from unmask.models import create_model
 from unmask.models.discriminators import SNPatchGAN
+from unmask.train.base import EMAGeneratorModule
 
 
-class InpaintingGAN(L.LightningModule):
+class InpaintingGAN(EMAGeneratorModule):
     """Generator + SN-PatchGAN with manual optimisation; D is stepped once every ``d_every`` batches.
 
     Generator loss = l1 * (L1(coarse) + L1(refined)) [hole / valid weighted] + adv * hinge
@@ -52,10 +51,6 @@ class InpaintingGAN(L.LightningModule):
             torch.optim.Adam(self.generator.parameters(), lr=self.optim["lr_g"], betas=betas),
             torch.optim.Adam(self.discriminator.parameters(), lr=self.optim["lr_d"], betas=betas),
         ]
-
-    def _lr_factor(self) -> float:
-        decay = int(self.optim["lr_decay_steps"])
-        return 1.0 if decay <= 0 else max(0.1, 1.0 - self.global_step / (2 * decay))
 
     def generator_loss(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict, torch.Tensor]:
         """Total generator loss, its logged terms, and the composited result (B, 3, H, W)."""
@@ -105,17 +100,3 @@ class InpaintingGAN(L.LightningModule):
         self._update_ema()
         self.log("train/g_loss", loss_g, prog_bar=True)
         self.log_dict({f"train/{name}": value for name, value in terms.items()})
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        decay = min(float(self.hparams.ema_decay), (1 + self.global_step) / (10 + self.global_step))
-        for ema, live in zip(self.ema.parameters(), self.generator.parameters(), strict=True):
-            ema.lerp_(live, 1 - decay)
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor, list[str]], batch_idx: int) -> None:
-        """PSNR and L1 inside the hole of the EMA generator's result."""
-        image, mask, _ = batch
-        output = self.ema(image, mask)
-        self.log("val/psnr_hole", psnr(output, image, mask).mean(), prog_bar=True, sync_dist=True)
-        self.log("val/l1_hole", ((output - image).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1),
-                 sync_dist=True)

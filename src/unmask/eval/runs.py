@@ -1,0 +1,47 @@
+"""Model specs for evaluation: registry names, or training-run folders scored with their EMA generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch.nn as nn
+
+from unmask.errors import UnmaskError
+
+
+def load_run_generator(run: str | Path) -> tuple[str, nn.Module]:
+    """The EMA generator of ``run/checkpoints/last.ckpt`` (our own file) and a label ``<run name>@<step>``."""
+    from unmask.models import create_model
+    from unmask.train.run import load_run
+
+    run = Path(run)
+    config, step, ema = load_run(run)
+    generator = config["model"]["generator"]
+    model = create_model(generator["name"], **generator.get("kwargs", {}))
+    model.load_state_dict(ema)
+    return f"{run.name}@{step}", model.eval()
+
+
+def resolve_model_specs(specs: list[str | tuple[str, nn.Module]]) -> list[str | tuple[str, nn.Module]]:
+    """Run folders (with ``checkpoints/last.ckpt``) become (label, EMA generator); names and pairs stay as given.
+
+    A learned registry model without shipped weights is refused: scoring its random initial weights would
+    put meaningless numbers in the table.
+    """
+    from unmask.models import create_model, list_models
+    from unmask.models.pretrained import shipped_models
+
+    resolved: list[str | tuple[str, nn.Module]] = []
+    for spec in specs:
+        if not isinstance(spec, str):
+            resolved.append(spec)
+        elif (Path(spec) / "checkpoints" / "last.ckpt").is_file():
+            resolved.append(load_run_generator(spec))
+        elif spec in list_models() and spec not in shipped_models() and any(
+            True for _ in create_model(spec).parameters()
+        ):
+            raise UnmaskError(f"model {spec!r} has no trained weights shipped; pass its training run folder instead "
+                              f"(e.g. runs/{spec}_cpu)")
+        else:
+            resolved.append(spec)
+    return resolved

@@ -1,0 +1,34 @@
+"""What every inpainting training module shares: an EMA copy of the generator, linear LR decay, validation."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+from unmask.eval.metrics import psnr
+
+
+class EMAGeneratorModule(L.LightningModule):
+    """Base for modules with ``self.generator``, its EMA copy ``self.ema`` (what gets exported), ``self.optim``
+    (with ``lr_decay_steps``) and ``hparams.ema_decay``; validation scores the EMA generator inside the hole.
+    """
+
+    def _lr_factor(self) -> float:
+        """Learning-rate multiplier: 1, or a linear decay to 0.1 at ``2 * lr_decay_steps`` when that is > 0."""
+        decay = int(self.optim["lr_decay_steps"])
+        return 1.0 if decay <= 0 else max(0.1, 1.0 - self.global_step / (2 * decay))
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """Move the EMA weights towards the live generator (warm-up: decay ``(1 + t) / (10 + t)`` at first)."""
+        decay = min(float(self.hparams.ema_decay), (1 + self.global_step) / (10 + self.global_step))
+        for ema, live in zip(self.ema.parameters(), self.generator.parameters(), strict=True):
+            ema.lerp_(live, 1 - decay)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor, list[str]], batch_idx: int) -> None:
+        """PSNR and L1 inside the hole of the EMA generator's result."""
+        image, mask, _ = batch
+        output = self.ema(image, mask)
+        self.log("val/psnr_hole", psnr(output, image, mask).mean(), prog_bar=True, sync_dist=True)
+        self.log("val/l1_hole", ((output - image).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1),
+                 sync_dist=True)

@@ -1,0 +1,332 @@
+"""Loss recipes of the seed models as Lightning modules, chosen by ``model.recipe`` in the training YAML.
+
+``deepfill`` (the default when the key is absent) is :class:`unmask.train.module.InpaintingGAN`; ``pconv``,
+``dmfn`` and ``hog`` are defined here on one skeleton (:class:`RecipeGAN`): a generator and its EMA copy, an
+optional discriminator, manual optimisation with one G step per batch and a D step every ``d_every`` batches.
+Every module keeps the checkpoint layout ``generator.*``, ``ema.*`` (what ships) and ``discriminator.*``.
+
+VGG terms use the offline Keras/Caffe VGG16 (``vgg_path``; skipped when it is None). Its inputs are 0..255 with
+the mean removed, whereas the papers' torchvision VGGs see ImageNet-standardised inputs (std about 0.226 of 1), so
+its activations are about 255 * 0.226 = 57.6 times larger; ``vgg_feature_scale`` (default 1 / 57.6) brings them to
+the papers' scale, so the papers' loss weights carry over.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+import torch.nn as nn
+
+from unmask.errors import UnmaskError
+from unmask.losses import (
+    VGG16Features,
+    error_guidance,
+    geometric_alignment_loss,
+    masked_l1,
+    nsgan_d_loss,
+    nsgan_g_loss,
+    perceptual_loss,
+    ragan_d_loss,
+    ragan_g_loss,
+    self_guided_loss,
+    style_loss,
+    total_variation_loss,
+)
+from unmask.models import create_model
+from unmask.models.discriminators import GlobalLocalDiscriminator, SNPatchGAN
+from unmask.train.base import EMAGeneratorModule
+from unmask.train.module import InpaintingGAN
+
+TORCHVISION_VGG_SCALE = 1.0 / 57.6
+Fakes = dict[str, torch.Tensor]
+
+
+class ScaledVGG(nn.Module):
+    """Frozen :class:`VGG16Features` whose activations are multiplied by ``scale``: (B,3,H,W) -> {layer: map}."""
+
+    def __init__(self, weights_path: str, layers: tuple[str, ...], scale: float) -> None:
+        super().__init__()
+        self.features = VGG16Features(weights_path, layers).requires_grad_(False)
+        self.scale = scale
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(B, 3, H, W) RGB in [0, 1] -> ``{layer: scaled activation}``."""
+        return {name: value * self.scale for name, value in self.features(image).items()}
+
+
+def _channel_weights(features: dict[str, torch.Tensor] | list[torch.Tensor]) -> dict[str, float]:
+    """DMFN's per-layer feature weights ``1e3 / C_l^2`` at its reference widths (64 channels in the first layer).
+
+    Channels are counted relative to the first layer, ``C_l = 64 * channels_l / channels_0``, so a narrower
+    discriminator gets the same weights as the 64-wide one. Keyed like :func:`_as_dict`.
+    """
+    features = _as_dict(features)
+    first = next(iter(features.values())).shape[1]
+    return {name: 1e3 / (64 * value.shape[1] / first) ** 2 for name, value in features.items()}
+
+
+def _as_dict(features: dict[str, torch.Tensor] | list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Feature maps keyed by name (lists are keyed by their index)."""
+    return features if isinstance(features, dict) else {str(i): value for i, value in enumerate(features)}
+
+
+def _halved_branch_mean(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], real: list[torch.Tensor],
+                        fake: list[torch.Tensor]) -> torch.Tensor:
+    """Half the mean of ``loss(real_b, fake_b)`` over discriminator branches (DMFN halves its RaGAN terms)."""
+    return torch.stack([loss(r, f) for r, f in zip(real, fake, strict=True)]).mean() / 2
+
+
+class RecipeGAN(EMAGeneratorModule):
+    """Skeleton of a recipe: subclasses set ``default_losses``, ``vgg_layers`` and implement ``build_discriminator``,
+    ``generator_loss`` (total, logged terms, tensors the D step needs) and ``discriminator_loss``.
+
+    ``generator``: ``{name, kwargs}`` for :func:`create_model`; ``discriminator``: kwargs of the recipe's D;
+    ``losses``: weights over ``default_losses``; ``optim``: ``lr_g, lr_d, betas, d_every, lr_decay_steps``.
+    """
+
+    default_losses: ClassVar[dict[str, float]] = {}
+    default_optim: ClassVar[dict[str, Any]] = {"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "d_every": 1,
+                                               "lr_decay_steps": 0}
+    vgg_layers: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, generator: dict[str, Any], discriminator: dict[str, Any] | None = None,
+                 losses: dict[str, float] | None = None, optim: dict[str, Any] | None = None,
+                 vgg_path: str | None = None, vgg_feature_scale: float = TORCHVISION_VGG_SCALE,
+                 ema_decay: float = 0.999) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.generator = create_model(generator["name"], **generator.get("kwargs", {}))
+        self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+        unknown = set(losses or {}) - set(self.default_losses)
+        if unknown:
+            raise UnmaskError(f"unknown loss weight(s) {', '.join(sorted(unknown))}; "
+                              f"this recipe has {', '.join(self.default_losses)}")
+        self.weights = {**self.default_losses, **(losses or {})}
+        self.optim = {**self.default_optim, **(optim or {})}
+        self.discriminator = self.build_discriminator(discriminator or {})
+        self.vgg = ScaledVGG(vgg_path, self.vgg_layers, vgg_feature_scale) if vgg_path and self.vgg_layers else None
+
+    def build_discriminator(self, kwargs: dict[str, Any]) -> nn.Module | None:
+        """The recipe's discriminator built from ``kwargs`` (None: no adversarial training)."""
+        raise NotImplementedError
+
+    def generator_loss(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict, Fakes]:
+        """Total generator loss, its logged terms, and the detached-later fakes the D step needs."""
+        raise NotImplementedError
+
+    def discriminator_loss(self, image: torch.Tensor, mask: torch.Tensor, fakes: Fakes) -> torch.Tensor:
+        """Discriminator loss on real ``image`` and the detached ``fakes``."""
+        raise NotImplementedError
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Leave the frozen VGG (59 MB, read from ``vgg_path``) out of checkpoints."""
+        checkpoint["state_dict"] = {key: value for key, value in checkpoint["state_dict"].items()
+                                    if not key.startswith("vgg.")}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Put the VGG weights loaded from ``vgg_path`` back, so the strict state-dict load sees every key."""
+        if self.vgg is not None:
+            checkpoint["state_dict"].update({f"vgg.{key}": value for key, value in self.vgg.state_dict().items()})
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Adam for G and, when there is one, for D."""
+        betas = tuple(self.optim["betas"])
+        optimizers = [torch.optim.Adam(self.generator.parameters(), lr=self.optim["lr_g"], betas=betas)]
+        if self.discriminator is not None:
+            optimizers.append(torch.optim.Adam(self.discriminator.parameters(), lr=self.optim["lr_d"], betas=betas))
+        return optimizers
+
+    def learning_rates(self) -> tuple[float, float]:
+        """(G, D) learning rates at the current step."""
+        factor = self._lr_factor()
+        return self.optim["lr_g"] * factor, self.optim["lr_d"] * factor
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, list[str]], batch_idx: int) -> None:
+        """One G step; a D step every ``d_every`` batches; EMA update; logs every term."""
+        image, mask, _ = batch
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        for optimizer, lr in zip(optimizers, self.learning_rates(), strict=False):
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        loss_g, terms, fakes = self.generator_loss(image, mask)
+        optimizers[0].zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        optimizers[0].step()
+        if self.discriminator is not None and batch_idx % int(self.optim["d_every"]) == 0:
+            loss_d = self.discriminator_loss(image, mask, {name: value.detach() for name, value in fakes.items()})
+            optimizers[1].zero_grad(set_to_none=True)
+            self.manual_backward(loss_d)
+            optimizers[1].optimizer.step()  # the unwrapped step, so global_step counts generator steps only
+            self.log("train/d_loss", loss_d, prog_bar=True)
+        self._update_ema()
+        self.log("train/g_loss", loss_g, prog_bar=True)
+        self.log_dict({f"train/{name}": value for name, value in terms.items()})
+
+
+class PConvRecipe(RecipeGAN):
+    """PConv (Liu et al. 2018): ``valid * L1_valid + hole * L1_hole + perceptual * (P(out) + P(comp))
+    + style * (S(out) + S(comp)) + tv * TV(comp)``, no adversary; weights 1, 6, 0.05, 120, 0.1 as in the paper.
+
+    Perceptual and style use VGG16 relu1_2, relu2_2, relu3_3 (the inputs of the paper's pool1..pool3). From
+    ``optim.freeze_bn_step`` on (0 = never), the encoder's batch norms are frozen and G trains at
+    ``optim.lr_finetune`` (the paper's fine-tuning phase: 2e-4, then 5e-5 with frozen encoder BN).
+    """
+
+    default_losses: ClassVar[dict[str, float]] = {"valid": 1.0, "hole": 6.0, "perceptual": 0.05, "style": 120.0,
+                                                  "tv": 0.1}
+    default_optim: ClassVar[dict[str, Any]] = {**RecipeGAN.default_optim, "freeze_bn_step": 0, "lr_finetune": 5e-5}
+    vgg_layers = ("relu1_2", "relu2_2", "relu3_3")
+
+    def build_discriminator(self, kwargs: dict[str, Any]) -> None:
+        """PConv trains without a discriminator."""
+        if kwargs:
+            raise UnmaskError("the pconv recipe has no discriminator; remove model.discriminator")
+        return None
+
+    def _finetuning(self) -> bool:
+        """Whether the fine-tuning phase (frozen encoder BN, lower LR) has started."""
+        start = int(self.optim["freeze_bn_step"])
+        return 0 < start <= self.global_step
+
+    def learning_rates(self) -> tuple[float, float]:
+        """``lr_finetune`` during fine-tuning, else the base schedule."""
+        if self._finetuning():
+            return float(self.optim["lr_finetune"]), 0.0
+        return super().learning_rates()
+
+    def generator_loss(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict, Fakes]:
+        """The PConv loss on the raw output and on its composite."""
+        if self._finetuning() and not self.generator.freeze_encoder_bn:
+            self.generator.freeze_encoder_bn = True
+            self.generator.train()
+        w = self.weights
+        output = self.generator.forward_train(image, mask)
+        composite = mask * output + (1 - mask) * image
+        terms = {"l1": masked_l1(output, image, mask, w["hole"], w["valid"]),
+                 "tv": total_variation_loss(composite, mask)}
+        total = terms["l1"] + w["tv"] * terms["tv"]
+        if self.vgg is not None:
+            real = self.vgg(image)
+            out_features, comp_features = self.vgg(output), self.vgg(composite)
+            terms["perceptual"] = perceptual_loss(out_features, real) + perceptual_loss(comp_features, real)
+            terms["style"] = style_loss(out_features, real) + style_loss(comp_features, real)
+            total = total + w["perceptual"] * terms["perceptual"] + w["style"] * terms["style"]
+        return total, terms, {}
+
+
+class DMFNRecipe(RecipeGAN):
+    """DMFN (Hui et al. 2020; seed 003) with the weights of its reference code:
+    ``l1 * L1(comp) + feature * (self-guided(relu1_1, relu2_1) + VGG matching(relu3_1, relu4_1, relu5_1))
+    + align * centroid MSE(relu4_1) + eta * D-feature matching + adv * RaGAN``; 1, 25, 1, 5, 0.003.
+
+    Per-layer weights are ``1e3 / C_l^2`` for VGG and D features alike. ``eta`` is the seed's feature-matching
+    weight (its study: 0, 2, 5, 8). The RaGAN terms are halved and averaged over the global and local branches
+    of :class:`GlobalLocalDiscriminator`.
+    """
+
+    default_losses: ClassVar[dict[str, float]] = {"l1": 1.0, "feature": 25.0, "align": 1.0, "eta": 5.0,
+                                                  "adv": 0.003}
+    vgg_layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    guided_layers = ("relu1_1", "relu2_1")
+
+    def build_discriminator(self, kwargs: dict[str, Any]) -> GlobalLocalDiscriminator:
+        """Global + local SN-PatchGAN pair."""
+        return GlobalLocalDiscriminator(**kwargs)
+
+    def generator_loss(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict, Fakes]:
+        """The DMFN loss on the composited output."""
+        w = self.weights
+        composite = mask * self.generator.forward_train(image, mask) + (1 - mask) * image
+        terms = {"l1": (composite - image).abs().mean()}
+        total = w["l1"] * terms["l1"]
+        if self.vgg is not None:
+            fake, real = self.vgg(composite), self.vgg(image)
+            weights = _channel_weights(fake)
+            guided = {name: weights[name] for name in self.guided_layers}
+            matched = {name: weights[name] for name in self.vgg_layers if name not in guided}
+            terms["self_guided"] = self_guided_loss(fake, real, error_guidance(composite, image), guided)
+            terms["vgg_fm"] = perceptual_loss({n: fake[n] for n in matched}, {n: real[n] for n in matched}, matched)
+            terms["align"] = geometric_alignment_loss(fake["relu4_1"], real["relu4_1"])
+            total = total + w["feature"] * (terms["self_guided"] + terms["vgg_fm"]) + w["align"] * terms["align"]
+        fake_logits, fake_features = self.discriminator(composite, mask, return_features=True)
+        with torch.no_grad():
+            real_logits, real_features = self.discriminator(image, mask, return_features=True)
+        terms["adv"] = _halved_branch_mean(ragan_g_loss, real_logits, fake_logits)
+        fake_d, real_d = _as_dict(fake_features), _as_dict(real_features)
+        terms["d_fm"] = perceptual_loss(fake_d, real_d, _channel_weights(fake_d))
+        total = total + w["eta"] * terms["d_fm"] + w["adv"] * terms["adv"]
+        return total, terms, {"composite": composite}
+
+    def discriminator_loss(self, image: torch.Tensor, mask: torch.Tensor, fakes: Fakes) -> torch.Tensor:
+        """Halved RaGAN loss, averaged over the two branches."""
+        real_logits = self.discriminator(image, mask)
+        fake_logits = self.discriminator(fakes["composite"], mask)
+        return _halved_branch_mean(ragan_d_loss, real_logits, fake_logits)
+
+
+class HOGRecipe(RecipeGAN):
+    """HOG-guided two-stage network (seed 001).
+
+    Stage 1: ``hog_l1 * L1(HOG_pred, HOG(truth)) + hog_adv * GAN(D_H)`` (1 : 1), D_H an SN-PatchGAN on the HOG
+    map (hole blocks predicted, the rest true) and the block hole map. Stage 2 (EdgeConnect weights):
+    ``l1 * L1 + adv * GAN(D) + perceptual * P + style * S`` with 1, 0.1, 0.1, 250 on VGG16 relu1_1..relu4_1;
+    perceptual on the raw output, style on the hole only (EdgeConnect). Both GANs are non-saturating.
+    """
+
+    default_losses: ClassVar[dict[str, float]] = {"hog_l1": 1.0, "hog_adv": 1.0, "l1": 1.0, "hole": 1.0,
+                                                  "valid": 1.0, "adv": 0.1, "perceptual": 0.1, "style": 250.0}
+    vgg_layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+    def build_discriminator(self, kwargs: dict[str, Any]) -> nn.ModuleDict:
+        """``hog``: D_H on (HOG map, block holes); ``image``: D on (image, mask)."""
+        hog_channels = self.generator.hog.out_channels
+        return nn.ModuleDict({"hog": SNPatchGAN(hog_channels + 1, **kwargs), "image": SNPatchGAN(4, **kwargs)})
+
+    def generator_loss(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict, Fakes]:
+        """Both stages' losses; stage 2 sees the stage-1 map detached (inside the generator)."""
+        w = self.weights
+        hog = self.generator.hog
+        out = self.generator.forward_train(image, mask)
+        with torch.no_grad():
+            hog_true = hog(image)
+        blocks = hog.block_mask(mask)
+        hog_fake = blocks * out.hog_pred + (1 - blocks) * hog_true
+        composite = mask * out.image + (1 - mask) * image
+        terms = {
+            "hog_l1": (out.hog_pred - hog_true).abs().mean(),
+            "hog_adv": nsgan_g_loss(self.discriminator["hog"](hog_fake, blocks)),
+            "l1": masked_l1(out.image, image, mask, w["hole"], w["valid"]),
+            "adv": nsgan_g_loss(self.discriminator["image"](composite, mask)),
+        }
+        total = (w["hog_l1"] * terms["hog_l1"] + w["hog_adv"] * terms["hog_adv"] + w["l1"] * terms["l1"]
+                 + w["adv"] * terms["adv"])
+        if self.vgg is not None:
+            real = self.vgg(image)
+            terms["perceptual"] = perceptual_loss(self.vgg(out.image), real)
+            terms["style"] = style_loss(self.vgg(out.image * mask), self.vgg(image * mask))
+            total = total + w["perceptual"] * terms["perceptual"] + w["style"] * terms["style"]
+        return total, terms, {"hog_true": hog_true, "hog_fake": hog_fake, "blocks": blocks, "composite": composite}
+
+    def discriminator_loss(self, image: torch.Tensor, mask: torch.Tensor, fakes: Fakes) -> torch.Tensor:
+        """D_H on true vs. predicted HOG maps plus D on true vs. inpainted images."""
+        d_hog, d_image = self.discriminator["hog"], self.discriminator["image"]
+        hog_loss = nsgan_d_loss(d_hog(fakes["hog_true"], fakes["blocks"]), d_hog(fakes["hog_fake"], fakes["blocks"]))
+        image_loss = nsgan_d_loss(d_image(image, mask), d_image(fakes["composite"], mask))
+        return hog_loss + image_loss
+
+
+RECIPES: dict[str, type] = {"deepfill": InpaintingGAN, "pconv": PConvRecipe, "dmfn": DMFNRecipe, "hog": HOGRecipe}
+
+
+def build_module(model: dict[str, Any]) -> EMAGeneratorModule:
+    """The training module for a config's ``model`` section; ``recipe`` (default ``deepfill``) picks the class."""
+    kwargs = dict(model)
+    recipe = kwargs.pop("recipe", "deepfill")
+    if recipe not in RECIPES:
+        raise UnmaskError(f"unknown model.recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    return RECIPES[recipe](**kwargs)

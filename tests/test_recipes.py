@@ -1,0 +1,100 @@
+"""Each seed model's YAML trains through ``unmask.train.run.train``, checkpoints, resumes and reloads."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from unmask.errors import UnmaskError
+from unmask.losses import build_vgg16_features
+from unmask.models import create_model
+from unmask.train.module import InpaintingGAN
+from unmask.train.recipes import DMFNRecipe, HOGRecipe, PConvRecipe, build_module
+from unmask.train.run import load_config, load_run, train
+
+SIZE = 32  # the smallest size every model takes (HOG: two 8-px cells; VGG terms stay cheap)
+TINY = {
+    "pconv": {"model.generator.kwargs.width": 1 / 16},
+    "dmfn": {"model.generator.kwargs.nf": 4, "model.generator.kwargs.blocks": 1, "model.discriminator.cnum": 4},
+    "hog": {"model.generator.kwargs.nf": 4, "model.generator.kwargs.blocks": 1, "model.discriminator.cnum": 4},
+}
+
+
+@pytest.fixture(scope="module")
+def random_vgg(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Random-init VGG16 weights in the shipped layout, so the VGG terms run without the real file."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("vgg") / "vgg16_random.pth"
+    torch.save(build_vgg16_features().state_dict(), path)
+    return str(path)
+
+
+@pytest.mark.parametrize("recipe", sorted(TINY))
+def test_recipe_trains_checkpoints_resumes_and_reloads(recipe, tiny_prepared, random_vgg, tmp_path):
+    config = load_config(f"configs/train/{recipe}_cpu.yaml", {
+        **TINY[recipe], "run_dir": str(tmp_path / "run"), "data.data_dir": str(tiny_prepared), "data.size": SIZE,
+        "data.batch_size": 2, "data.num_workers": 0, "model.generator.kwargs.in_size": SIZE,
+        "model.vgg_path": random_vgg, "trainer.max_steps": 1, "trainer.val_check_interval": 1,
+        "trainer.limit_val_batches": 1, "trainer.enable_progress_bar": False, "checkpoint_every": 1,
+        "sample_every": 1,
+    })
+    run = train(config)
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    keys = checkpoint["state_dict"].keys()
+    assert checkpoint["global_step"] == 1 and any(key.startswith("ema.") for key in keys)
+    assert any(key.startswith("discriminator.") for key in keys) == (recipe != "pconv")
+    assert not any(key.startswith("vgg.") for key in keys)  # the frozen VGG is read from vgg_path instead
+    assert list((run / "samples").glob("step_*.png"))
+    config["trainer"]["max_steps"] = 2
+    train(config, resume="last")
+    loaded_config, step, ema = load_run(run)
+    assert step == 2
+    generator = loaded_config["model"]["generator"]
+    model = create_model(generator["name"], **generator["kwargs"])
+    model.load_state_dict(ema)  # what scripts/ship_weights.py ships
+    assert torch.isfinite(model.eval()(torch.rand(1, 3, SIZE, SIZE), torch.ones(1, 1, SIZE, SIZE))).all()
+
+
+def test_recipe_dispatch_and_errors():
+    deepfill = build_module({"generator": {"name": "deepfill", "kwargs": {"cnum": 4, "in_size": SIZE}},
+                             "discriminator": {"cnum": 4}})
+    assert type(deepfill) is InpaintingGAN  # no recipe key: the DeepFill module, as before
+    tiny = {"generator": {"name": "pconv", "kwargs": {"width": 1 / 16}}}
+    assert isinstance(build_module({"recipe": "pconv", **tiny}), PConvRecipe)
+    assert isinstance(build_module({"recipe": "dmfn", "generator": {"name": "dmfn", "kwargs": {"nf": 4}}}),
+                      DMFNRecipe)
+    assert isinstance(build_module({"recipe": "hog", "generator": {"name": "hog", "kwargs": {"nf": 4}}}), HOGRecipe)
+    with pytest.raises(UnmaskError, match="unknown model.recipe"):
+        build_module({"recipe": "lama", **tiny})
+    with pytest.raises(UnmaskError, match="unknown loss weight"):
+        build_module({"recipe": "pconv", **tiny, "losses": {"adv": 0.1}})
+    with pytest.raises(UnmaskError, match="no discriminator"):
+        build_module({"recipe": "pconv", **tiny, "discriminator": {"cnum": 8}})
+
+
+def test_pconv_finetuning_phase_freezes_encoder_bn_and_lowers_lr():
+    module = build_module({"recipe": "pconv", "generator": {"name": "pconv", "kwargs": {"width": 1 / 16}},
+                           "optim": {"freeze_bn_step": 1, "lr_finetune": 1e-5}})
+    assert module.learning_rates()[0] == 2e-4 and not module._finetuning()  # step 0
+    image, mask = torch.rand(2, 3, SIZE, SIZE), torch.zeros(2, 1, SIZE, SIZE)
+    module._finetuning = lambda: True  # as from step 1 on
+    module.generator_loss(image, mask)
+    assert module.generator.freeze_encoder_bn and not module.generator.encoder[1].norm.training
+
+
+@pytest.mark.parametrize("name", ["pconv", "dmfn", "hog"])
+def test_unshipped_models_are_refused_by_the_pipeline(name):
+    from unmask.models.pretrained import shipped_models
+    from unmask.pipeline import Unmasker
+
+    if name in shipped_models():
+        pytest.skip(f"{name} ships weights")
+    with pytest.raises(UnmaskError, match="no trained weights shipped"):
+        Unmasker(name)
+
+
+def test_configs_point_to_the_offline_vgg():
+    for path in Path("configs/train").glob("*_cpu.yaml"):
+        config = load_config(path)
+        if config["model"].get("recipe") in TINY:
+            assert config["model"]["vgg_path"].endswith("vgg16_imagenet_keras/vgg16_features_fp16.pth")
