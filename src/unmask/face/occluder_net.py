@@ -30,13 +30,22 @@ def segmenter_shipped() -> bool:
     return (DETECTOR_DIR / f"{SEGMENTER_NAME}.yaml").is_file()
 
 
-@cache
-def load_segmenter() -> tuple[OcclusionSegmenter, int]:
-    """The shipped segmenter (eval mode, float32, sha256 verified) and its input size."""
+def _record() -> dict:
     record_path = DETECTOR_DIR / f"{SEGMENTER_NAME}.yaml"
     if not record_path.is_file():
         raise UnmaskError("no trained occlusion segmenter is installed; use the k-means detector")
-    record = yaml.safe_load(record_path.read_text())
+    return yaml.safe_load(record_path.read_text())
+
+
+def segmenter_threshold() -> float:
+    """The logit threshold recorded with the shipped weights (chosen by benchmarks/segmenter_threshold.py)."""
+    return float(_record().get("threshold", 0.0))
+
+
+@cache
+def load_segmenter() -> tuple[OcclusionSegmenter, int]:
+    """The shipped segmenter (eval mode, float32, sha256 verified) and its input size."""
+    record = _record()
     weights = DETECTOR_DIR / record["file"]
     if sha256_of(weights) != record["sha256"]:
         raise UnmaskError(f"{weights}: sha256 does not match the recorded one; reinstall unmask")
@@ -45,19 +54,27 @@ def load_segmenter() -> tuple[OcclusionSegmenter, int]:
     return model.eval().requires_grad_(False), int(record["size"])
 
 
-def learned_occlusion_in_crop(crop: np.ndarray) -> np.ndarray:
-    """Occluder (face mask or eye bar) in an aligned crop (S, S, 3) uint8 RGB; returns bool (S, S).
-
-    The crop is resized to the segmenter's input, its logits are resized back and thresholded at 0; components
-    under MIN_AREA of the crop are dropped and holes are filled.
-    """
+def segmenter_logits(crop: np.ndarray) -> np.ndarray:
+    """Occluder logits of the shipped segmenter for an aligned crop (S, S, 3) uint8 RGB, resized to float32 (S, S)."""
     model, size = load_segmenter()
     side = crop.shape[0]
     small = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
     tensor = torch.from_numpy(small.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))[None]
     with torch.inference_mode():
         logits = model(tensor)[0, 0].numpy()
-    found = cv2.resize(logits, (side, side), interpolation=cv2.INTER_LINEAR) > 0
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), connectivity=8)
-    keep = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_AREA * side * side) + 1
+    return cv2.resize(logits, (side, side), interpolation=cv2.INTER_LINEAR)
+
+
+def occluder_from_logits(logits: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Pixels above ``threshold`` (default: the shipped record's), components under MIN_AREA dropped, holes
+    filled; bool (S, S)."""
+    threshold = segmenter_threshold() if threshold is None else threshold
+    found = (logits > threshold).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
+    keep = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_AREA * found.size) + 1
     return ndimage.binary_fill_holes(np.isin(labels, keep))
+
+
+def learned_occlusion_in_crop(crop: np.ndarray) -> np.ndarray:
+    """Occluder (face mask or eye bar) in an aligned crop (S, S, 3) uint8 RGB; returns bool (S, S)."""
+    return occluder_from_logits(segmenter_logits(crop))
