@@ -172,8 +172,9 @@ def main() -> None:
     table = score(results, samples[0], samples[1], VGGFeatures(args.vgg) if args.vgg else None)
     count = len(samples[0])
     command = "python scripts/evaluate_reference.py " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+    found = f" (a face was found on {detected} of {count} masked crops; the others use stored landmarks)."
     note = (f"{args.note} Crops {size}², masks {args.kinds}; target landmarks {args.landmarks}"
-            + (f" (FaceMesh found the masked face in {detected} of {count})." if args.landmarks == "detect" else "."))
+            + (found if args.landmarks == "detect" else "."))
     text = markdown(table, count, command, note.strip())
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.md").write_text(text)
