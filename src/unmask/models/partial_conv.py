@@ -31,9 +31,10 @@ class PartialConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
         """(B, C_in, H, W), (B, 1 | C_in, H, W) -> (B, C_out, H', W'), (B, 1, H', W')."""
         mask = mask.expand(-1, self.in_channels, -1, -1) if mask.shape[1] == 1 else mask
-        with torch.no_grad():
-            ones = torch.ones(1, self.in_channels, *self.kernel_size, dtype=mask.dtype, device=mask.device)
-            valid_count = F.conv2d(mask, ones, None, self.stride, self.padding, self.dilation)
+        # counts in float32 even under autocast: bf16 holds integers exactly only up to 256
+        with torch.no_grad(), torch.autocast(mask.device.type, enabled=False):
+            ones = torch.ones(1, self.in_channels, *self.kernel_size, device=mask.device)
+            valid_count = F.conv2d(mask.float(), ones, None, self.stride, self.padding, self.dilation)
             new_mask = (valid_count > 0).to(x.dtype)
             scale = ones.numel() / valid_count.clamp_min(1.0) * new_mask
         raw = F.conv2d(x * mask, self.weight, None, self.stride, self.padding, self.dilation, self.groups)
