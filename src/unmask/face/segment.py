@@ -1,6 +1,7 @@
-"""Find the occlusion on a face: a face mask by k-means in the lower-face polygon (seed 004), or an eye bar.
+"""Find the occlusion on a face: a face mask or eye bar, by the learned segmenter (``unmask.face.occluder_net``) or
+by k-means in the lower-face polygon (seed 004) plus a flat-rectangle eye-bar search.
 
-Both work in the aligned, upright crop of each face (so thresholds are in a fixed scale) and the result is
+Both methods work in the aligned, upright crop of each face (so thresholds are in a fixed scale) and the result is
 mapped back to the photo through the exact inverse warp. The eye bar is looked for first (a flat, uniformly
 coloured, elongated rectangle across the eye line), so that it is kept out of the skin reference of the
 face-mask search. The face mask is the k-means result, accepted only when it covers the lower nose and the mouth
