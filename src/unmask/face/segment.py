@@ -2,7 +2,7 @@
 by k-means in the lower-face polygon (seed 004) plus a flat-rectangle eye-bar search.
 
 Both methods work in the aligned, upright crop of each face (so thresholds are in a fixed scale) and the result is
-mapped back to the photo through the exact inverse warp. The eye bar is looked for first (a flat, uniformly
+mapped back to the photo through the exact inverse warp. With k-means the eye bar is looked for first (a flat, uniformly
 coloured, elongated rectangle across the eye line), so that it is kept out of the skin reference of the
 face-mask search. The face mask is the k-means result, accepted only when it covers the lower nose and the mouth
 and looks like a mask rather than lips, a beard or shading (little or non-skin chroma, smooth, a clear outline:
