@@ -15,30 +15,40 @@ from unmask.viz import image_grid
 
 
 class SampleGrid(L.Callback):
-    """Every ``every`` steps, write ``samples/step_<N>.png``: rows = validation faces; input, output, truth."""
+    """Every ``every`` steps, write ``samples/step_<N>.png`` from the first ``count`` validation items.
+
+    Subclasses say what a row shows by overriding ``rows``; this one shows an inpainting run's EMA generator:
+    input, mask, output, truth.
+    """
 
     def __init__(self, out_dir: str | Path, every: int = 500, count: int = 6) -> None:
         self.out_dir = Path(out_dir)
         self.every = every
         self.count = count
-        self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._items: list[Any] | None = None
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         """Write a grid when the global step hits a multiple of ``every`` (rank zero only)."""
         if trainer.global_step % self.every or not trainer.is_global_zero:
             return
-        if self._batch is None:
+        if self._items is None:  # validation items are fixed per index: read them once
             dataset = trainer.datamodule.splits["val"]
-            items = [dataset[i] for i in range(min(self.count, len(dataset)))]
-            self._batch = (torch.stack([item[0] for item in items]), torch.stack([item[1] for item in items]))
-        image, mask = (tensor.to(module.device) for tensor in self._batch)
+            self._items = [dataset[i] for i in range(min(self.count, len(dataset)))]
+        columns = [torch.stack([item[k] for item in self._items]).to(module.device)
+                   for k, first in enumerate(self._items[0]) if isinstance(first, torch.Tensor)]
         with torch.no_grad():
-            output = module.ema(image, mask)
+            rows, headers = self.rows(module, columns, f"step {trainer.global_step}")
+        save_image(self.out_dir / f"step_{trainer.global_step:07d}.png", image_grid(rows, headers, cell=128))
+
+    def rows(self, module: L.LightningModule, columns: list[torch.Tensor],
+             step: str) -> tuple[list[list[np.ndarray]], list[str]]:
+        """Picture rows and column headers from the stacked tensor fields of the validation items."""
+        image, mask = columns[:2]
+        output = module.ema(image, mask)
         rows = [[tensor_to_image(image[i] * (1 - mask[i]) + mask[i]), mask_to_image(mask[i]),
                  tensor_to_image(output[i]), tensor_to_image(image[i])] for i in range(len(image))]
-        grid = image_grid(rows, ["input", "mask", f"step {trainer.global_step}", "truth"], cell=128)
-        save_image(self.out_dir / f"step_{trainer.global_step:07d}.png", grid)
+        return rows, ["input", "mask", step, "truth"]
 
 
 def _plain_numpy_state() -> tuple:

@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 
 from unmask.data.pairs import PairDataModule
 from unmask.eval.metrics import psnr
-from unmask.io import mask_to_image, save_image, tensor_to_image
+from unmask.io import mask_to_image, tensor_to_image
 from unmask.losses import VGG16Features, hinge_d_loss, hinge_g_loss, masked_l1, perceptual_loss
 from unmask.models import create_model
 from unmask.models.discriminators import SNPatchGAN
 from unmask.train.base import EMAGeneratorModule
 from unmask.train.callbacks import SampleGrid
-from unmask.viz import image_grid
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -108,22 +108,15 @@ class ReferenceSampleGrid(SampleGrid):
     """Every ``every`` steps, ``samples/step_<N>.png``: rows = validation pairs; input, mask, warped reference
     (valid part), EMA output, truth."""
 
-    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        """Write a grid when the global step hits a multiple of ``every`` (rank zero only)."""
-        if trainer.global_step % self.every or not trainer.is_global_zero:
-            return
-        dataset = trainer.datamodule.splits["val"]
-        items = [dataset[i] for i in range(min(self.count, len(dataset)))]
-        image, mask, reference, validity = (torch.stack([item[k] for item in items]).to(module.device)
-                                            for k in range(4))
-        with torch.no_grad():
-            output = module.ema(image, mask, reference, validity)
+    def rows(self, module: L.LightningModule, columns: list[torch.Tensor],
+             step: str) -> tuple[list[list[np.ndarray]], list[str]]:
+        """Input, mask, the valid part of the warped reference, EMA output and truth per validation pair."""
+        image, mask, reference, validity = columns
+        output = module.ema(image, mask, reference, validity)
         rows = [[tensor_to_image(image[i] * (1 - mask[i]) + mask[i]), mask_to_image(mask[i]),
                  tensor_to_image(reference[i] * validity[i]), tensor_to_image(output[i]), tensor_to_image(image[i])]
                 for i in range(len(image))]
-        grid = image_grid(rows, ["input", "mask", "reference", f"step {trainer.global_step}", "truth"], cell=128)
-        save_image(self.out_dir / f"step_{trainer.global_step:07d}.png", grid)
+        return rows, ["input", "mask", "reference", step, "truth"]
 
 
 def build_reference_run(config: dict[str, Any], run_dir: Path) -> tuple[PairDataModule, ReferenceGAN, SampleGrid]:

@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from unmask.data.segmentation import OccluderDataModule
-from unmask.io import mask_to_image, save_image, tensor_to_image
+from unmask.io import mask_to_image, tensor_to_image
 from unmask.models.segmenter import OcclusionSegmenter
-from unmask.viz import image_grid
+from unmask.train.callbacks import SampleGrid
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -71,29 +72,21 @@ class SegmenterModule(L.LightningModule):
             self.log("val/false_positive", (logits[~occluded] > 0).float().mean())
 
 
-class SegmentationGrid(L.Callback):
+class SegmentationGrid(SampleGrid):
     """Every ``every`` steps, write ``samples/step_<N>.png``: validation faces; input, predicted, true occluder."""
 
     def __init__(self, out_dir: str | Path, every: int = 500, count: int = 8) -> None:
-        self.out_dir = Path(out_dir)
-        self.every = every
-        self.count = count
+        super().__init__(out_dir, every, count)
 
-    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        """Write a grid when the global step hits a multiple of ``every`` (rank zero only)."""
-        if trainer.global_step % self.every or not trainer.is_global_zero:
-            return
-        dataset = trainer.datamodule.splits["val"]
-        items = [dataset[i] for i in range(min(self.count, len(dataset)))]
-        image = torch.stack([item[0] for item in items]).to(module.device)
-        with torch.no_grad():
-            predicted = (module.segmenter.eval()(image) > 0).float()
+    def rows(self, module: L.LightningModule, columns: list[torch.Tensor],
+             step: str) -> tuple[list[list[np.ndarray]], list[str]]:
+        """Input, predicted occluder (eval mode) and true occluder per validation face."""
+        image, mask = columns
+        predicted = (module.segmenter.eval()(image) > 0).float()
         module.segmenter.train()
-        rows = [[tensor_to_image(image[i]), mask_to_image(predicted[i]), mask_to_image(items[i][1])]
-                for i in range(len(items))]
-        save_image(self.out_dir / f"step_{trainer.global_step:07d}.png",
-                   image_grid(rows, ["input", f"step {trainer.global_step}", "truth"], cell=128))
+        rows = [[tensor_to_image(image[i]), mask_to_image(predicted[i]), mask_to_image(mask[i])]
+                for i in range(len(image))]
+        return rows, ["input", step, "truth"]
 
 
 def build_segmenter_run(config: dict[str, Any], run_dir: Path) -> tuple[OccluderDataModule, SegmenterModule,
