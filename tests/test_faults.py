@@ -20,9 +20,7 @@ import torch
 import yaml
 from PIL import Image
 
-from unmask.data.manifest import write_manifest
-from unmask.face import align_face, detect_faces, transform_face
-from unmask.io import load_image, save_image
+from unmask.io import load_image
 from unmask.pipeline import Unmasker
 from unmask.train.run import load_config
 
@@ -72,21 +70,12 @@ def test_killed_folder_run_resumes_without_duplicates(tmp_path, astronaut):
 
 
 @pytest.fixture(scope="module")
-def tiny_config(tmp_path_factory, astronaut) -> Path:
-    """A training config for six 64² astronaut crops, cnum 4, a checkpoint every 2 steps, 400 steps."""
+def tiny_config(tmp_path_factory, tiny_prepared) -> Path:
+    """A training config for the six 64² astronaut crops of ``tiny_prepared``, cnum 4, a checkpoint every 2 steps,
+    400 steps."""
     root = tmp_path_factory.mktemp("faults")
-    face = detect_faces(astronaut)[0]
-    aligned = align_face(astronaut, face, size=64)
-    landmarks = transform_face(face, aligned.matrix).landmarks
-    rows = []
-    for i, split in enumerate(["train"] * 4 + ["val", "test"]):
-        save_image(root / "data" / "crops" / f"a{i}.png", np.clip(aligned.image.astype(int) + 8 * i, 0, 255)
-                   .astype(np.uint8))
-        rows.append({"path": f"crops/a{i}.png", "split": split, "source_set": "astro", "source_file": "-",
-                     "identity": "", "group": f"g{i}", "face_index": 0, "score": 1.0, "coverage": 1.0})
-    write_manifest(root / "data", rows, np.stack([landmarks] * 6))
     config = load_config("configs/train/deepfill_cpu.yaml", {
-        "run_dir": str(root / "run"), "data.data_dir": str(root / "data"), "data.size": 64, "data.batch_size": 2,
+        "run_dir": str(root / "run"), "data.data_dir": str(tiny_prepared), "data.size": 64, "data.batch_size": 2,
         "data.num_workers": 0, "model.generator.kwargs.cnum": 4, "model.discriminator.cnum": 8,
         "trainer.max_steps": 400, "trainer.val_check_interval": 1000, "trainer.limit_val_batches": 0,
         "trainer.enable_progress_bar": False, "trainer.log_every_n_steps": 1, "checkpoint_every": 2,
