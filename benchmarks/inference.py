@@ -2,18 +2,20 @@
 
     python benchmarks/inference.py [--configs cpu,gpu] [--repeats 5] [--threads N] [--profile]
 
-Prints, per DeepFill architecture config (``configs/train/deepfill_cpu.yaml``: cnum 16; ``deepfill_gpu.yaml``:
-cnum 48), the per-face latency at 128² and 256² of PyTorch (eager, inference mode), PyTorch channels-last, and ONNX
-Runtime (full graph optimisation), next to Telea; then the whole pipeline (detect, find the mask, align, inpaint,
-paste back) on a 1024² and a 4000x3000 photo with a synthetic surgical mask, for Telea and for DeepFill (cnum 16)
-in ONNX Runtime. ``--profile`` prints GFLOP per face instead (no timing). Learned models have random weights
-(speed does not depend on the weights; none are shipped yet). The load average is printed: other processes on a
-shared machine slow every figure.
+Prints, per DeepFill architecture config, the per-face latency at 128² and 256² of PyTorch (eager, inference mode),
+PyTorch channels-last (what ``unmask remove`` runs) and ONNX Runtime (full graph optimisation), next to Telea; then
+the whole pipeline (detect, find the mask, align, inpaint, paste back) on a 1024² and a 4000x3000 photo with a
+synthetic surgical mask, for Telea and the default model in both backends. The ``cpu`` config
+(``configs/train/deepfill_cpu.yaml``, cnum 16) runs the shipped weights when they are installed: trained weights
+matter for speed (a sharp attention softmax yields subnormal floats, see ``ContextualAttention``); the ``gpu`` config
+(cnum 48) has random weights. ``--profile`` prints GFLOP per face instead (no timing). The load average is printed:
+other processes on a shared machine slow every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import tempfile
 import time
@@ -25,12 +27,13 @@ import torch
 import yaml
 from skimage import data
 
-from unmask.export import export_onnx, source_for
+from unmask.export import ExportSource, export_onnx, source_for
 from unmask.face import detect_faces
 from unmask.models import create_model
 from unmask.models.onnx_backend import OnnxInpainter
+from unmask.models.pretrained import card, shipped_models
 from unmask.occlusion import occlude
-from unmask.pipeline import Unmasker
+from unmask.pipeline import Unmasker, default_model
 
 CONFIGS = {"cpu": "configs/train/deepfill_cpu.yaml", "gpu": "configs/train/deepfill_gpu.yaml"}
 
@@ -59,31 +62,34 @@ def generator_kwargs(config: str) -> dict:
     return yaml.safe_load(Path(config).read_text())["model"]["generator"]["kwargs"]
 
 
+def config_source(name: str) -> tuple[str, ExportSource]:
+    """Label and model of a config: the shipped weights for ``cpu`` when installed, else random weights."""
+    kwargs = generator_kwargs(CONFIGS[name])
+    if name == "cpu" and "deepfill" in shipped_models() and card("deepfill")["kwargs"] == kwargs:
+        return f"deepfill shipped (cnum {kwargs['cnum']})", source_for("deepfill")
+    return f"deepfill {name} (cnum {kwargs['cnum']}, random)", source_for("deepfill", kwargs=kwargs)
+
+
 def latency_table(configs: list[str], repeats: int, folder: Path) -> dict[str, Path]:
     """Print per-face milliseconds; returns the exported ONNX file of each config."""
-    print(f"{'model':34s} {'128² ms':>9s} {'256² ms':>9s}")
+    print(f"{'model':46s} {'128² ms':>9s} {'256² ms':>9s}")
     exported = {}
     for name in configs:
-        kwargs = generator_kwargs(CONFIGS[name])
-        model = create_model("deepfill", **kwargs).eval()
-        exported[name] = export_onnx(source_for("deepfill", kwargs=kwargs), folder / f"deepfill_{name}.onnx")
-        onnx_model = OnnxInpainter(exported[name])
-        channels_last = create_model("deepfill", **kwargs).eval().to(memory_format=torch.channels_last)
-        channels_last.load_state_dict(model.state_dict())
-        rows = {"PyTorch": model, "PyTorch channels-last": channels_last, "ONNX Runtime": onnx_model}
-        for label, runner in rows.items():
+        label, source = config_source(name)
+        model = copy.deepcopy(source.model).eval().to(memory_format=torch.contiguous_format)
+        exported[name] = export_onnx(source, folder / f"deepfill_{name}.onnx")
+        channels_last = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        rows = {"PyTorch": model, "PyTorch channels-last": channels_last, "ONNX Runtime": OnnxInpainter(exported[name])}
+        for backend, runner in rows.items():
             cells = []
             for size in (128, 256):
                 image, mask = face_batch(size)
-                if runner is channels_last:
-                    image, mask = (t.contiguous(memory_format=torch.channels_last) for t in (image, mask))
                 with torch.inference_mode():
                     cells.append(1000 * median_seconds(lambda r=runner, i=image, k=mask: r(i, k), repeats))
-            print(f"{'deepfill ' + name + ' (cnum ' + str(kwargs['cnum']) + ') ' + label:34s} "
-                  f"{cells[0]:9.1f} {cells[1]:9.1f}")
+            print(f"{label + ' ' + backend:46s} {cells[0]:9.1f} {cells[1]:9.1f}")
     telea = create_model("telea")
     cells = [1000 * median_seconds(lambda s=size: telea(*face_batch(s)), repeats) for size in (128, 256)]
-    print(f"{'telea':34s} {cells[0]:9.1f} {cells[1]:9.1f}")
+    print(f"{'telea':46s} {cells[0]:9.1f} {cells[1]:9.1f}")
     return exported
 
 
@@ -104,15 +110,15 @@ def flop_profile(configs: list[str]) -> None:
                   f"{ops.get('aten.bmm', 0):6.2f} {sum(p.numel() for p in model.parameters()):9,d}")
 
 
-def pipeline_times(models: dict[str, str], repeats: int) -> None:
-    """Print the whole pipeline's seconds on a 1024² and a 4000x3000 photo for each model."""
+def pipeline_times(models: dict[str, tuple[str, str]], repeats: int) -> None:
+    """Print the whole pipeline's seconds on a 1024² and a 4000x3000 photo for each (model, backend)."""
     astronaut = data.astronaut()
     for width, height in ((1024, 1024), (4000, 3000)):
         photo = cv2.resize(astronaut, (height, height), interpolation=cv2.INTER_CUBIC)
         photo = cv2.copyMakeBorder(photo, 0, 0, (width - height) // 2, (width - height) // 2, cv2.BORDER_REFLECT)
         occluded, _ = occlude(photo, "surgical", np.random.default_rng(0), face=detect_faces(photo)[0])
-        for label, model in models.items():
-            unmasker = Unmasker(model, backend="onnxruntime" if model.endswith(".onnx") else "torch")
+        for label, (model, backend) in models.items():
+            unmasker = Unmasker(model, backend=backend)
             seconds = median_seconds(lambda u=unmasker, o=occluded: u(o), repeats)
             print(f"pipeline {width}x{height}, {label}: {seconds:.3f} s")
 
@@ -134,9 +140,11 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as folder:
         exported = latency_table(args.configs.split(","), args.repeats, Path(folder))
-        models = {"telea": "telea"}
+        models = {"telea": ("telea", "torch")}
         if "cpu" in exported:
-            models["deepfill cpu (cnum 16, 128²) ONNX Runtime"] = str(exported["cpu"])
+            label = config_source("cpu")[0]
+            models[f"{label} PyTorch channels-last"] = (default_model(), "torch")
+            models[f"{label} ONNX Runtime"] = (str(exported["cpu"]), "onnxruntime")
         pipeline_times(models, args.repeats)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 

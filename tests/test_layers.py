@@ -21,6 +21,33 @@ def test_gated_conv_equals_feature_times_sigmoid_gate() -> None:
     torch.testing.assert_close(layer(x), expected)
 
 
+@pytest.mark.parametrize("activation", ["elu", "relu", None])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gated_conv_inference_path_matches_the_autograd_path(activation, channels_last) -> None:
+    layer = GatedConv2d(4, 6, activation=activation)
+    x = torch.randn(2, 4, 8, 8)
+    if channels_last:
+        layer, x = layer.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    with torch.enable_grad():
+        expected = layer(x)
+    assert expected.requires_grad
+    with torch.inference_mode():
+        fast = layer(x)
+    torch.testing.assert_close(fast, expected.detach())
+    assert fast.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
+def test_fuse_equals_the_identity_kernel_convolution() -> None:
+    h, w = 3, 5
+    scores = torch.randn(2, h * w, h * w)
+    kernel = torch.eye(3).view(1, 1, 3, 3)
+    x = torch.nn.functional.conv2d(scores.reshape(2, 1, h * w, h * w), kernel, padding=1)
+    x = x.reshape(2, h, w, h, w).permute(0, 2, 1, 4, 3).reshape(2, 1, h * w, h * w)
+    x = torch.nn.functional.conv2d(x, kernel, padding=1)
+    expected = x.reshape(2, w, h, w, h).permute(0, 2, 1, 4, 3).reshape(2, h * w, h * w)
+    torch.testing.assert_close(ContextualAttention()._fuse(scores, h, w), expected)
+
+
 def test_gated_conv_gradient_reaches_input_and_both_halves() -> None:
     layer = GatedConv2d(3, 4)
     x = torch.randn(1, 3, 8, 8, requires_grad=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
 import torch.nn as nn
 
 from unmask.errors import UnmaskError
@@ -62,8 +63,11 @@ def load_model(name: str, backend: str = "torch", threads: int | None = None) ->
     if name.endswith(".onnx"):
         return OnnxInpainter(name, threads).eval()
     model = build_model(name)
-    if backend == "torch" or not is_learned(model):
+    if not is_learned(model):
         return model
+    if backend == "torch":
+        # Channels-last: oneDNN's convolutions run about 1.7x faster on this layout on CPU (benchmarks/inference.py).
+        return model.to(memory_format=torch.channels_last)
     if name not in shipped_models():
         raise UnmaskError(f"{name} has no shipped weights to run in ONNX Runtime; run `unmask export --model {name} "
                           f"--weights FILE.safetensors -o {name}.onnx` and pass {name}.onnx as the model")
