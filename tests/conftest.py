@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,9 @@ from unmask.face import align_face, detect_faces, transform_face
 from unmask.io import save_image
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# ONNX graphs of shipped weights go to a folder of this test session, never the user's ~/.cache (set before any
+# server worker or fork server starts, so they inherit it).
+os.environ["UNMASK_CACHE"] = tempfile.mkdtemp(prefix="unmask-test-cache-")
 
 
 @pytest.fixture(scope="session")

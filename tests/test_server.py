@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from unmask.errors import UnmaskError
 from unmask.face import detect_faces
 from unmask.models import list_models
 from unmask.occlusion import occlude
@@ -120,6 +121,25 @@ def test_remove_with_a_mask_keeps_size_format_and_outside_pixels(client, masked)
     assert jpeg.status_code == 200 and jpeg.headers["content-type"] == "image/jpeg"
     assert jpeg.content[:3] == b"\xff\xd8\xff" and Image.open(io.BytesIO(jpeg.content)).size == (512, 512)
     assert jpeg.headers["x-unmask-region"] != "none"
+
+
+def test_the_onnxruntime_backend_serves_the_shipped_model(masked, tmp_path):
+    settings = Settings(workers=1, queue=0, backend="onnxruntime", study_db=tmp_path / "none.sqlite")
+    with TestClient(create_app(settings)) as onnx_client:
+        body = onnx_client.get("/api/v1/models").json()
+        assert body["backend"] == "onnxruntime"
+        models = {model["name"]: model for model in body["models"]}
+        assert models["deepfill"]["available"] and models["telea"]["available"]
+        response = _remove(onnx_client, masked["png"], mask=masked["mask_png"], model="deepfill")
+    assert response.status_code == 200, response.text
+    result, hole = _decode(response.content), masked["hole"]
+    assert np.array_equal(result[~hole], masked["array"][~hole])
+    assert (result[hole] != masked["array"][hole]).any(axis=-1).mean() > 0.9
+
+
+def test_an_unknown_backend_is_refused() -> None:
+    with pytest.raises(UnmaskError, match="unknown backend 'tensorflow'"):
+        Settings(backend="tensorflow")
 
 
 def test_models_that_cannot_run_are_refused(client, masked):

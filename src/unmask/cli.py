@@ -218,7 +218,8 @@ def run_serve(args: argparse.Namespace) -> int:
     from unmask.server.settings import Settings
 
     settings = Settings(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels,
-                        workers=args.workers, queue=args.queue, study_db=Path(args.study_db).resolve())
+                        workers=args.workers, queue=args.queue, study_db=Path(args.study_db).resolve(),
+                        backend=args.backend)
     print(f"unmask: serving on http://{args.host}:{args.port}/ (study: {settings.study_db})", flush=True)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
     return 0
@@ -255,7 +256,7 @@ def _tasks(text: str) -> str:
 
 def add_server_parsers(commands: argparse._SubParsersAction) -> None:
     """The ``serve`` and ``study create|report`` sub-commands."""
-    from unmask.server.settings import DEFAULT_STUDY_DB, Settings
+    from unmask.server.settings import BACKENDS, DEFAULT_STUDY_DB, Settings
 
     defaults = Settings()
     srv = commands.add_parser("serve", help="serve the web page and REST API (localhost by default)")
@@ -265,6 +266,8 @@ def add_server_parsers(commands: argparse._SubParsersAction) -> None:
     srv.add_argument("--queue", type=int, default=defaults.queue, help="requests waiting beyond those: then 503")
     srv.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_bytes / 1024 / 1024)
     srv.add_argument("--max-pixels", type=int, default=defaults.max_pixels, help="pixel cap of an uploaded photo")
+    srv.add_argument("--backend", choices=BACKENDS, default=defaults.backend,
+                     help="run the networks in PyTorch or ONNX Runtime (shipped weights exported once, cached)")
     srv.add_argument("--study-db", default=DEFAULT_STUDY_DB, help=f"study file served at /study ({DEFAULT_STUDY_DB})")
     srv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     srv.set_defaults(handler=run_serve)

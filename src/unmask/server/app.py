@@ -105,11 +105,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app: REST API under /api/v1, the page at /, the study at /study, /healthz, /openapi.json."""
     settings = settings or Settings()
     pool = WorkerPool(settings.workers, settings.queue, settings.worker_threads())
-    catalogue = Catalogue(pool)
+    catalogue = Catalogue(pool, settings.backend)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        asyncio.get_running_loop().run_in_executor(None, pool.warm)  # not awaited: serve while workers start
+        # Not awaited: serve while the workers start.
+        asyncio.get_running_loop().run_in_executor(None, pool.warm, settings.backend)
         yield
         pool.close()
 
@@ -142,7 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         photo, image_format = await _read_image(image, "image", settings.max_pixels)
         hole = None if mask is None else (await _read_image(mask, "mask", settings.max_pixels))[0]
         guide = None if reference is None else (await _read_image(reference, "reference", settings.max_pixels))[0]
-        result: RemoveResult = await pool.run("remove_job", photo, image_format, model_name, hole, guide)
+        result: RemoveResult = await pool.run("remove_job", photo, image_format, model_name, hole, guide,
+                                              settings.backend)
         headers = {"Content-Disposition": f'attachment; filename="{_download_name(image.filename, result.suffix)}"',
                    "X-Unmask-Model": model_name, "X-Unmask-Faces": str(result.faces),
                    "X-Unmask-Region": result.region}

@@ -11,16 +11,17 @@ from unmask.server.schemas import ModelsResponse
 
 
 class Catalogue:
-    """The registry's models as the worker processes see them (``jobs.describe``), fetched on first use."""
+    """The registry's models as the worker processes see them under ``backend`` (``jobs.describe``), fetched once."""
 
-    def __init__(self, pool: WorkerPool) -> None:
+    def __init__(self, pool: WorkerPool, backend: str = "torch") -> None:
         self.pool = pool
+        self.backend = backend
         self._answer: ModelsResponse | None = None
 
     async def get(self) -> ModelsResponse:
         """Every registered model, whether it can run here, the default, and reference support."""
         if self._answer is None:
-            self._answer = ModelsResponse(**await self.pool.run("describe"))
+            self._answer = ModelsResponse(**await self.pool.run("describe", self.backend))
         return self._answer
 
     async def resolve(self, name: str | None) -> str:

@@ -21,6 +21,7 @@ from unmask.face import detect_faces
 from unmask.face.segment import find_occlusions
 from unmask.io import load_image, load_mask, save_image
 from unmask.models import list_models
+from unmask.models.backends import is_learned
 from unmask.pipeline import Unmasker, default_model
 from unmask.provenance import provenance_metadata
 from unmask.server.tasks import NO_REFERENCE, RemoveResult, UploadError
@@ -36,10 +37,10 @@ def worker_pid() -> int:
     return os.getpid()
 
 
-def warm_up() -> None:
-    """Load the face detector and list the models once, so a fresh worker's first request is not the slow one."""
+def warm_up(backend: str = "torch") -> None:
+    """Load the face detector and the models once, so a fresh worker's first request is not the slow one."""
     detect_faces(np.zeros((64, 64, 3), np.uint8))
-    _models()
+    _models(backend)
 
 
 def supports_reference() -> bool:
@@ -48,13 +49,13 @@ def supports_reference() -> bool:
 
 
 @cache
-def _models() -> tuple[dict, ...]:
-    """Every registered model and whether the pipeline accepts it (learned ones need shipped weights)."""
+def _models(backend: str) -> tuple[dict, ...]:
+    """Every registered model and whether the pipeline accepts it under ``backend`` (learned ones need weights)."""
     default = default_model()
     models = []
     for name in list_models():
         try:
-            learned = any(True for _ in Unmasker(name).model.parameters())
+            learned = is_learned(_unmasker(name, backend).model)
             models.append({"name": name, "kind": "learned" if learned else "classical", "available": True,
                            "default": name == default})
         except UnmaskError as error:
@@ -63,15 +64,16 @@ def _models() -> tuple[dict, ...]:
     return tuple(models)
 
 
-def describe() -> dict:
+def describe(backend: str = "torch") -> dict:
     """The models this installation can run and reference support, shaped as ``schemas.ModelsResponse``."""
-    return {"default": default_model(), "models": list(_models()), "reference_supported": supports_reference()}
+    return {"default": default_model(), "models": list(_models(backend)), "reference_supported": supports_reference(),
+            "backend": backend}
 
 
 @cache
-def _unmasker(model: str) -> Unmasker:
-    """One pipeline per model and worker process, built on first use."""
-    return Unmasker(model)
+def _unmasker(model: str, backend: str) -> Unmasker:
+    """One pipeline per model, backend and worker process, built on first use."""
+    return Unmasker(model, backend=backend)
 
 
 class _Uploads:
@@ -113,7 +115,7 @@ class _Uploads:
 
 
 def remove_job(image: bytes, image_format: str | None, model: str, mask: bytes | None = None,
-               reference: bytes | None = None) -> RemoveResult:
+               reference: bytes | None = None, backend: str = "torch") -> RemoveResult:
     """Unmask one uploaded photo; the result keeps its size and (JPEG/PNG/WebP/BMP/TIFF) format."""
     suffix = FORMAT_SUFFIX.get(image_format or "", ".png")
     with _Uploads() as uploads:
@@ -124,7 +126,7 @@ def remove_job(image: bytes, image_format: str | None, model: str, mask: bytes |
             if not supports_reference():
                 raise UploadError(NO_REFERENCE)
             options["reference"] = uploads.image("reference", reference)
-        result = _unmasker(model)(photo, mask=hole, **options)
+        result = _unmasker(model, backend)(photo, mask=hole, **options)
         metadata = provenance_metadata(model, result.mask)
         data = uploads.encode(np.asarray(result.image), suffix, metadata)
     return RemoveResult(data, MEDIA_TYPE[suffix], suffix, len(result.faces), metadata["unmask_region"],

@@ -66,11 +66,14 @@ class WorkerPool:
                                                      initargs=(self.threads, os.getpid()))
             return self._executor
 
-    def warm(self) -> None:
-        """Start every worker now instead of on the first request (blocks while the fork server first starts)."""
+    def warm(self, *args: Any) -> None:
+        """Start every worker now instead of on the first request (blocks while the fork server first starts).
+
+        ``args`` go to ``jobs.warm_up``.
+        """
         executor = self._executor_now()
         for _ in range(self.workers):
-            executor.submit(run_job, "warm_up")
+            executor.submit(run_job, "warm_up", *args)
 
     async def run(self, job: str, *args: Any) -> Any:
         """Run ``unmask.server.jobs.<job>(*args)`` in a worker and return its result; its exceptions raise here."""

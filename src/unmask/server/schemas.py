@@ -41,6 +41,7 @@ class ModelsResponse(BaseModel):
     default: str
     models: list[ModelInfo]
     reference_supported: bool = Field(description="whether a reference photo of the same person can be given")
+    backend: str = Field(description="where the networks run: torch or onnxruntime")
 
 
 class FaceInfo(BaseModel):
