@@ -82,6 +82,22 @@ def test_training_run_and_shipping(tiny_prepared, tmp_path, monkeypatch):
     occluder_net.load_segmenter.cache_clear()
 
 
+def test_training_can_start_from_saved_weights(tmp_path):
+    from safetensors.torch import save_file
+
+    from unmask.errors import UnmaskError
+    from unmask.train.segmenter import SegmenterModule
+
+    source = OcclusionSegmenter(width=4, depth=2)
+    path = tmp_path / "start.safetensors"
+    save_file({key: value.half() for key, value in source.state_dict().items()}, str(path))
+    module = SegmenterModule(width=4, depth=2, init_from=str(path))
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(module.segmenter.state_dict()[key].float(), value.half().float())
+    with pytest.raises(UnmaskError, match="no such weights file"):
+        SegmenterModule(width=4, depth=2, init_from=str(tmp_path / "missing.safetensors"))
+
+
 @pytest.mark.parametrize("method", ["kmeans", "nonsense"])
 def test_find_occlusions_method_choice(astronaut, method):
     from unmask.errors import UnmaskError
@@ -93,3 +109,24 @@ def test_find_occlusions_method_choice(astronaut, method):
     else:
         mask, faces = find_occlusions(astronaut, method=method)
         assert mask.shape == astronaut.shape[:2] and faces
+
+
+def test_covered_faces_under_the_detector_threshold_are_rescued_and_bare_ones_are_not(astronaut, monkeypatch):
+    import unmask.face.segment as segment
+    from unmask.face import detect_faces
+    from unmask.occlusion import occlude
+
+    face = detect_faces(astronaut)[0]
+    masked, truth = occlude(astronaut, "surgical", np.random.default_rng(0), face=face)
+    asked = []
+
+    def low_scoring(image, min_score=0.6, **kwargs):  # as if the detector scored every face 0.5
+        asked.append(min_score)
+        return detect_faces(image, **kwargs) if min_score <= 0.5 else []
+
+    monkeypatch.setattr(segment, "detect_faces", low_scoring)
+    found, faces = segment.find_occlusions(masked)
+    assert asked == [0.6, segment.RESCUE_SCORE] and len(faces) == 1
+    assert (found.astype(bool) & (truth > 0)).sum() / (truth > 0).sum() > 0.7
+    found, faces = segment.find_occlusions(astronaut)
+    assert faces == [] and not found.any()

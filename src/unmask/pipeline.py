@@ -139,11 +139,14 @@ class Unmasker:
             if user_hole.shape != photo.shape[:2]:
                 raise UnmaskError(f"mask is {user_hole.shape[1]}x{user_hole.shape[0]} but the image is "
                                   f"{photo.shape[1]}x{photo.shape[0]}")
-        faces = detect_faces(photo)
+        if user_hole is None:
+            found, faces = find_occlusions(photo)  # also finds covered faces the detector scores low
+        else:
+            faces = detect_faces(photo)
         if not faces:
             raise UnmaskError("no face found in the image")
         feather = 0.0 if user_hole is not None else self.feather
-        hole = user_hole if user_hole is not None else _grow(find_occlusions(photo, faces)[0], feather)
+        hole = user_hole if user_hole is not None else _grow(found, feather)
         job = PhotoJob(photo, hole, faces, feather)
         for face in faces:
             box = x0, y0, x1, y1 = _face_region(face, self.size, photo.shape)

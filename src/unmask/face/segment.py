@@ -25,6 +25,9 @@ from unmask.face.types import EYE_LEFT, EYE_RIGHT, JAW, MOUTH_OUTER, NOSE_BOTTOM
 
 WORK_SIZE = 256  # side of the aligned crop the segmentation runs on
 DETECTION_METHODS = ("learned", "kmeans")
+# What covers a face lowers the face detector's score: when no face reaches detect_faces' threshold, faces down to
+# this score are kept if an occluder is found on them (an unoccluded low-score find is not taken for a face).
+RESCUE_SCORE = 0.35
 
 
 @dataclass
@@ -315,21 +318,29 @@ def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings
 
     method: ``learned`` (the shipped segmenter, see ``unmask.face.occluder_net``), ``kmeans`` (seed 004's colour
     clustering, tuned by ``settings``) or ``auto`` (learned when its weights are installed, else kmeans).
-    Returns the union mask, uint8 (H, W) with 1 = occluded, and the faces (detected when not given).
+    Returns the union mask, uint8 (H, W) with 1 = occluded, and the faces: the given ones, else those detected
+    (down to RESCUE_SCORE for occluded faces when none reaches the detector's usual threshold).
     """
     if method == "auto":
         method = "learned" if segmenter_shipped() else "kmeans"
     if method not in DETECTION_METHODS:
         raise UnmaskError(f"unknown detection method {method!r}; choose one of auto, {', '.join(DETECTION_METHODS)}")
+    rescue = False
     if faces is None:
         faces = detect_faces(image)
+        if not faces:
+            faces, rescue = detect_faces(image, min_score=RESCUE_SCORE), True
     union = np.zeros(image.shape[:2], np.uint8)
+    kept = []
     for face in faces:
         aligned = align_face(image, face, size=WORK_SIZE)
         if method == "learned":
             found = learned_occlusion_in_crop(aligned.image)
         else:
             found = occlusion_in_crop(aligned.image, transform_face(face, aligned.matrix), settings)
+        if rescue and not found.any():
+            continue
         back, _ = unwarp(found.astype(np.float32), aligned)
         union |= (back > 0.5).astype(np.uint8)
-    return union, faces
+        kept.append(face)
+    return union, kept

@@ -9,8 +9,10 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from unmask.data.segmentation import OccluderDataModule
+from unmask.errors import UnmaskError
 from unmask.io import mask_to_image, tensor_to_image
 from unmask.models.segmenter import OcclusionSegmenter
 from unmask.train.callbacks import SampleGrid
@@ -36,13 +38,21 @@ def batch_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class SegmenterModule(L.LightningModule):
-    """Trains ``OcclusionSegmenter(width, depth)`` with Adam, cosine learning-rate decay over ``max_steps``."""
+    """Trains ``OcclusionSegmenter(width, depth)`` with Adam, cosine learning-rate decay over ``max_steps``.
+
+    init_from: a ``.safetensors`` file of segmenter weights (e.g. the shipped ones) to start from instead of random
+    weights; the segmenter is fully convolutional, so weights trained at one input size fine-tune at another.
+    """
 
     def __init__(self, width: int = 16, depth: int = 4, lr: float = 2e-3, max_steps: int = 10000,
-                 dice: float = 1.0) -> None:
+                 dice: float = 1.0, init_from: str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.segmenter = OcclusionSegmenter(width, depth)
+        if init_from:
+            if not Path(init_from).is_file():
+                raise UnmaskError(f"{init_from}: no such weights file to start the segmenter from")
+            self.segmenter.load_state_dict({key: value.float() for key, value in load_file(init_from).items()})
 
     def configure_optimizers(self) -> dict:
         """Adam with a cosine schedule stepped every batch."""
