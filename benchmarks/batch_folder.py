@@ -1,11 +1,12 @@
 """Throughput of ``unmask remove`` over a folder, on this machine's CPU.
 
-    python benchmarks/batch_folder.py [--count 1000] [--models telea,deepfill-cpu] [--batch-size 8] [--workers 1]
+    python benchmarks/batch_folder.py [--count 1000] [--models telea,deepfill,deepfill@onnxruntime] [--batch-size 8]
+        [--workers 1]
 
 Writes ``count`` 512² JPEG photos (the astronaut, shifted and re-shaded, each with a synthetic surgical mask) into a
 temporary folder, runs the same code as ``unmask remove FOLDER -o OUT`` on them once per model and prints images/s
-and the peak resident memory. ``deepfill-cpu`` is DeepFill at the CPU config (cnum 16, 128²) with random weights in
-ONNX Runtime (none are shipped yet; speed does not depend on the weights).
+and the peak resident memory. ``NAME@onnxruntime`` runs the model's shipped weights in ONNX Runtime
+(``--backend onnxruntime``); plain names run in PyTorch, as ``unmask remove`` does by default.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import numpy as np
 from skimage import data
 
 from unmask.batch import remove_folder
-from unmask.export import export_onnx, source_for
 from unmask.face import detect_faces
 from unmask.io import list_images, save_image
 from unmask.occlusion import occlude
@@ -43,7 +43,7 @@ def main() -> None:
     """Print images/s per model."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--models", default="telea,deepfill-cpu")
+    parser.add_argument("--models", default="telea,deepfill,deepfill@onnxruntime")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
@@ -54,18 +54,15 @@ def main() -> None:
         write_photos(root / "in", args.count)
         inputs = list_images([root / "in"])
         for name in args.models.split(","):
-            model = name
-            if name == "deepfill-cpu":
-                source = source_for("deepfill", kwargs={"cnum": 16, "in_size": 128})
-                model = str(export_onnx(source, root / "deepfill_cpu.onnx"))
-            unmasker = Unmasker(model, backend="onnxruntime" if model.endswith(".onnx") else "torch")
+            model, _, backend = name.partition("@")
+            unmasker = Unmasker(model, backend=backend or "torch")
             start = time.perf_counter()
             written, failed, _ = remove_folder(inputs, root / f"out_{name}", unmasker, batch_size=args.batch_size,
                                                workers=args.workers, progress=False)
             seconds = time.perf_counter() - start
             peak = [resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF,
                                                                          resource.RUSAGE_CHILDREN)]
-            print(f"{name:14s} {written} written, {failed} failed in {seconds:.1f} s: {written / seconds:.2f} "
+            print(f"{name:22s} {written} written, {failed} failed in {seconds:.1f} s: {written / seconds:.2f} "
                   f"images/s; peak RSS so far: main {peak[0]:.0f} MB, loader workers {peak[1]:.0f} MB")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 

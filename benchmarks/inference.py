@@ -3,13 +3,13 @@
     python benchmarks/inference.py [--configs cpu,gpu] [--repeats 5] [--threads N] [--profile]
 
 Prints, per DeepFill architecture config, the per-face latency at 128² and 256² of PyTorch (eager, inference mode),
-PyTorch channels-last (what ``unmask remove`` runs) and ONNX Runtime (full graph optimisation), next to Telea; then
-the whole pipeline (detect, find the mask, align, inpaint, paste back) on a 1024² and a 4000x3000 photo with a
-synthetic surgical mask, for Telea and the default model in both backends. The ``cpu`` config
-(``configs/train/deepfill_cpu.yaml``, cnum 16) runs the shipped weights when they are installed: trained weights
-matter for speed (a sharp attention softmax yields subnormal floats, see ``ContextualAttention``); the ``gpu`` config
-(cnum 48) has random weights. ``--profile`` prints GFLOP per face instead (no timing). The load average is printed:
-other processes on a shared machine slow every figure.
+PyTorch channels-last (what ``unmask remove`` runs), ONNX Runtime (full graph optimisation) and ONNX Runtime with
+int8 dynamic quantisation of the convolutions, next to Telea; then the whole pipeline (detect, find the mask, align,
+inpaint, paste back) on a 1024² and a 4000x3000 photo with a synthetic surgical mask, for Telea and the default model
+in both backends. The ``cpu`` config (``configs/train/deepfill_cpu.yaml``, cnum 16) runs the shipped weights when
+they are installed: trained weights matter for speed (a sharp attention softmax yields subnormal floats, see
+``ContextualAttention``); the ``gpu`` config (cnum 48) has random weights. ``--profile`` prints GFLOP per face
+instead (no timing). The load average is printed: other processes on a shared machine slow every figure.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 import yaml
+from onnxruntime.quantization import QuantType, quantize_dynamic
 from skimage import data
 
 from unmask.export import ExportSource, export_onnx, source_for
@@ -79,7 +80,10 @@ def latency_table(configs: list[str], repeats: int, folder: Path) -> dict[str, P
         model = copy.deepcopy(source.model).eval().to(memory_format=torch.contiguous_format)
         exported[name] = export_onnx(source, folder / f"deepfill_{name}.onnx")
         channels_last = copy.deepcopy(model).to(memory_format=torch.channels_last)
-        rows = {"PyTorch": model, "PyTorch channels-last": channels_last, "ONNX Runtime": OnnxInpainter(exported[name])}
+        int8 = folder / f"deepfill_{name}_int8.onnx"
+        quantize_dynamic(str(exported[name]), str(int8), weight_type=QuantType.QUInt8, op_types_to_quantize=["Conv"])
+        rows = {"PyTorch": model, "PyTorch channels-last": channels_last, "ONNX Runtime": OnnxInpainter(exported[name]),
+                "ONNX Runtime int8": OnnxInpainter(int8)}
         for backend, runner in rows.items():
             cells = []
             for size in (128, 256):

@@ -52,6 +52,15 @@ def test_dataset_items(tiny_prepared):
     assert any(m.sum() > 0 for m in masks)
 
 
+def test_training_mixture_is_configurable_and_validation_keeps_the_default(tiny_prepared):
+    from unmask.data.segmentation import DETECTABLE_WEIGHTS
+
+    data = OccluderDataModule(str(tiny_prepared), size=32, batch_size=2, num_workers=0, weights={"bar": 1.0})
+    data.setup()
+    assert data.splits["train"].mixture.kinds == ("bar",)
+    assert set(data.splits["val"].mixture.kinds) == set(DETECTABLE_WEIGHTS)
+
+
 def test_training_run_and_shipping(tiny_prepared, tmp_path, monkeypatch):
     config = load_config("configs/train/segmenter_cpu.yaml", {
         "run_dir": str(tmp_path / "run"), "data.data_dir": str(tiny_prepared), "data.size": 32,

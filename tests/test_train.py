@@ -36,3 +36,25 @@ def test_two_steps_checkpoint_and_resume(tiny_prepared, tmp_path):
     checkpoint = torch.load(last, weights_only=False)
     assert checkpoint["global_step"] == 2 * first_step
     assert "rng_states" in checkpoint
+
+
+def test_a_new_run_can_start_from_generator_weights(tmp_path):
+    import pytest
+    from safetensors.torch import save_file
+
+    from unmask.errors import UnmaskError
+    from unmask.models import create_model
+    from unmask.train.recipes import build_module
+
+    for recipe, kwargs in (("deepfill", {"cnum": 4, "in_size": SIZE}), ("pconv", {"width": 0.125})):
+        source = create_model(recipe, **kwargs)
+        weights = tmp_path / f"{recipe}.safetensors"
+        save_file({key: value.half() for key, value in source.state_dict().items()}, str(weights))
+        module = build_module({"recipe": recipe, "generator": {"name": recipe, "kwargs": kwargs},
+                               "init_from": str(weights)})
+        for key, value in source.state_dict().items():
+            expected = value.half().to(value.dtype)
+            torch.testing.assert_close(module.generator.state_dict()[key], expected)
+            torch.testing.assert_close(module.ema.state_dict()[key], expected)
+    with pytest.raises(UnmaskError, match="no such weights file"):
+        build_module({"generator": {"name": "deepfill", "kwargs": {"cnum": 4}}, "init_from": str(tmp_path / "x")})

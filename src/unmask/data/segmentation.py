@@ -49,16 +49,17 @@ class OccluderCrops(Dataset):
     """Item: ``(occluded image (3,S,S) float [0,1], occluder mask (1,S,S) float 1 = occluder)``.
 
     clean_share: fraction of samples with no occluder. With ``base_seed`` every index is fixed (validation).
+    weights: relative frequency of each occluder kind (default DETECTABLE_WEIGHTS).
     """
 
     def __init__(self, manifest: Manifest, size: int, clean_share: float = 0.2, jitter: bool = True,
-                 base_seed: int | None = None) -> None:
+                 base_seed: int | None = None, weights: dict[str, float] | None = None) -> None:
         self.manifest = manifest
         self.size = size
         self.clean_share = clean_share
         self.jitter = jitter
         self.base_seed = base_seed
-        self.mixture = OcclusionMixture(DETECTABLE_WEIGHTS)
+        self.mixture = OcclusionMixture(weights or DETECTABLE_WEIGHTS)
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -84,10 +85,14 @@ class OccluderCrops(Dataset):
 
 
 class OccluderDataModule(L.LightningDataModule):
-    """Train/val splits of a prepared folder for the occlusion segmenter (faces already wearing masks left out)."""
+    """Train/val splits of a prepared folder for the occlusion segmenter (faces already wearing masks left out).
+
+    weights: relative frequency of each occluder kind in training (default DETECTABLE_WEIGHTS); validation always
+    uses DETECTABLE_WEIGHTS, so runs with different mixtures are scored alike.
+    """
 
     def __init__(self, data_dir: str, size: int = 128, batch_size: int = 16, num_workers: int = 1,
-                 clean_share: float = 0.2, seed: int = 0) -> None:
+                 clean_share: float = 0.2, seed: int = 0, weights: dict[str, float] | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.splits: dict[str, OccluderCrops] = {}
@@ -100,6 +105,7 @@ class OccluderDataModule(L.LightningDataModule):
             self.splits[split] = OccluderCrops(
                 manifest.select(split=split, exclude_sets=OCCLUDED_SETS), hp.size, hp.clean_share,
                 jitter=True, base_seed=None if split == "train" else hp.seed,
+                weights=hp.weights if split == "train" else None,
             )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:

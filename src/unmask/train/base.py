@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning as L
 import torch
+from safetensors.torch import load_file
 
+from unmask.errors import UnmaskError
 from unmask.eval.metrics import psnr
 
 
@@ -12,6 +16,20 @@ class EMAGeneratorModule(L.LightningModule):
     """Base for modules with ``self.generator``, its EMA copy ``self.ema`` (what gets exported), ``self.optim``
     (with ``lr_decay_steps``) and ``hparams.ema_decay``; validation scores the EMA generator inside the hole.
     """
+
+    def start_from(self, weights: str | None) -> None:
+        """Load generator weights from a ``.safetensors`` file (e.g. the shipped ones) into ``generator`` and ``ema``.
+
+        A new run fine-tunes them instead of starting from random weights (None: keep the random ones); resuming a
+        run loads its checkpoint over them.
+        """
+        if not weights:
+            return
+        if not Path(weights).is_file():
+            raise UnmaskError(f"{weights}: no such weights file to start the generator from")
+        state = {key: value.float() for key, value in load_file(weights).items()}
+        self.generator.load_state_dict(state)
+        self.ema.load_state_dict(state)
 
     def _lr_factor(self) -> float:
         """Learning-rate multiplier: 1, or a linear decay to 0.1 at ``2 * lr_decay_steps`` when that is > 0."""

@@ -26,18 +26,20 @@ class InpaintingGAN(EMAGeneratorModule):
 
     Generator loss = l1 * (L1(coarse) + L1(refined)) [hole / valid weighted] + adv * hinge
                      + fm * D-feature matching + perceptual/style (when a VGG16 path is given).
-    An exponential moving average of the generator (``ema``) is what gets exported.
+    An exponential moving average of the generator (``ema``) is what gets exported. ``init_from``: generator
+    weights (``.safetensors``) to fine-tune instead of random ones.
     """
 
     def __init__(self, generator: dict[str, Any], discriminator: dict[str, Any] | None = None,
                  losses: dict[str, float] | None = None, optim: dict[str, float] | None = None,
-                 vgg_path: str | None = None, ema_decay: float = 0.999) -> None:
+                 vgg_path: str | None = None, ema_decay: float = 0.999, init_from: str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = create_model(generator["name"], **generator.get("kwargs", {}))
         self.discriminator = SNPatchGAN(**(discriminator or {}))
         self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+        self.start_from(init_from)
         self.weights = {"l1": 1.0, "hole": 1.0, "valid": 1.0, "adv": 0.1, "fm": 1.0,
                         "perceptual": 0.05, "style": 120.0, **(losses or {})}
         self.optim = {"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "d_every": 5, "lr_decay_steps": 0,

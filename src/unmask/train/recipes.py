@@ -84,7 +84,8 @@ class RecipeGAN(EMAGeneratorModule):
     ``generator_loss`` (total, logged terms, tensors the D step needs) and ``discriminator_loss``.
 
     ``generator``: ``{name, kwargs}`` for :func:`create_model`; ``discriminator``: kwargs of the recipe's D;
-    ``losses``: weights over ``default_losses``; ``optim``: ``lr_g, lr_d, betas, d_every, lr_decay_steps``.
+    ``losses``: weights over ``default_losses``; ``optim``: ``lr_g, lr_d, betas, d_every, lr_decay_steps``;
+    ``init_from``: generator weights (``.safetensors``) to fine-tune instead of random ones.
     """
 
     default_losses: ClassVar[dict[str, float]] = {}
@@ -95,12 +96,13 @@ class RecipeGAN(EMAGeneratorModule):
     def __init__(self, generator: dict[str, Any], discriminator: dict[str, Any] | None = None,
                  losses: dict[str, float] | None = None, optim: dict[str, Any] | None = None,
                  vgg_path: str | None = None, vgg_feature_scale: float = TORCHVISION_VGG_SCALE,
-                 ema_decay: float = 0.999) -> None:
+                 ema_decay: float = 0.999, init_from: str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = create_model(generator["name"], **generator.get("kwargs", {}))
         self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+        self.start_from(init_from)
         unknown = set(losses or {}) - set(self.default_losses)
         if unknown:
             raise UnmaskError(f"unknown loss weight(s) {', '.join(sorted(unknown))}; "
