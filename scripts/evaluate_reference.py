@@ -11,11 +11,14 @@ mask (fixed per index). Its landmarks come from ``detect_faces`` on the masked c
 
 - ``<run>@<step>`` (or ``reference_guided`` with ``--shipped``): the reference-guided generator;
 - ``paste``: the warped, colour-matched reference pasted where it is valid, Telea elsewhere (no learning);
-- ``telea``: the fill without a reference that ``unmask remove`` uses until DeepFill ships;
-- ``<baseline run>@<step>`` for each ``--baseline-run`` (e.g. the DeepFill CPU run), also without a reference.
+- ``telea``: the classical fill without a reference;
+- each ``--baseline NAME`` (shipped weights, e.g. ``deepfill``, what ``unmask remove`` uses without a reference) and
+  ``<baseline run>@<step>`` for each ``--baseline-run``, also without a reference.
 
 Metrics in the hole: PSNR and SSIM; with ``--vgg`` also an LPIPS-style VGG16 distance (uncalibrated: no LPIPS
-heads exist for these weights) over the composited crop, where only the hole differs from the truth.
+heads exist for these weights) over the composited crop, where only the hole differs from the truth; with
+``--facenet RUNNER`` the FaceNet identity similarity of the composited crop to the true face
+(``unmask.eval.identity``; RUNNER is ``../shared/weights/facenet_tf/facenet_graph_to_torch.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import torch.nn as nn
 from unmask.data.datamodule import sample_seed
 from unmask.data.manifest import face_from_landmarks, read_manifest
 from unmask.data.pairs import FACE_MASK_WEIGHTS, PAIR_SETS, identity_pairs, load_crop
+from unmask.eval.identity import FaceNetIdentity
 from unmask.eval.metrics import VGGFeatures, psnr, ssim, vgg_perceptual
 from unmask.face import detect_faces
 from unmask.face.reference import warp_reference
@@ -112,30 +116,36 @@ def fills(samples: list[torch.Tensor], guided: list[tuple[str, nn.Module]],
 
 
 def score(results: dict[str, torch.Tensor], image: torch.Tensor, mask: torch.Tensor,
-          vgg: VGGFeatures | None) -> dict[str, dict[str, float]]:
-    """Mean PSNR / SSIM in the hole (and the VGG distance) per method."""
+          vgg: VGGFeatures | None, identity: FaceNetIdentity | None) -> dict[str, dict[str, float]]:
+    """Mean PSNR / SSIM in the hole (and the VGG distance and identity similarity) per method."""
     table = {}
     truth_features = vgg(image)[0] if vgg is not None else None
+    truth_identity = identity.embed(image) if identity is not None else None
     for label, output in results.items():
         row = {"psnr_hole": psnr(output, image, mask).mean().item(),
                "ssim_hole": ssim(output, image, mask).mean().item()}
         if vgg is not None:
             row["vgg_distance"] = vgg_perceptual(vgg(output)[0], truth_features).mean().item()
+        if identity is not None:
+            row["identity"] = (identity.embed(output) * truth_identity).sum(1).mean().item()
         table[label] = row
     return table
 
 
-def markdown(table: dict[str, dict[str, float]], count: int, command: str, note: str) -> str:
-    """The results as a markdown table with the command that made it."""
+def markdown(table: dict[str, dict[str, float]], guided: set[str], count: int, command: str, note: str) -> str:
+    """The results as a markdown table with the command that made it; ``guided``: labels that use the reference."""
     vgg = any("vgg_distance" in row for row in table.values())
+    identity = any("identity" in row for row in table.values())
     lines = [f"`{command}`", "", note, "",
-             "| method | reference | PSNR hole (dB) ↑ | SSIM hole ↑ |" + (" VGG distance ↓ |" if vgg else ""),
-             "|---|---|---|---|" + ("---|" if vgg else "")]
+             "| method | reference | PSNR hole (dB) ↑ | SSIM hole ↑ |" + (" VGG distance ↓ |" if vgg else "")
+             + (" FaceNet identity similarity ↑ |" if identity else ""),
+             "|---|---|---|---|" + ("---|" if vgg else "") + ("---|" if identity else "")]
     for label, row in table.items():
-        uses = "no" if label == "telea" or label.startswith("deepfill") else "yes"
-        cells = [label, uses, f"{row['psnr_hole']:.2f}", f"{row['ssim_hole']:.3f}"]
+        cells = [label, "yes" if label in guided else "no", f"{row['psnr_hole']:.2f}", f"{row['ssim_hole']:.3f}"]
         if vgg:
             cells.append(f"{row['vgg_distance']:.4f}")
+        if identity:
+            cells.append(f"{row['identity']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append(f"\n{count} identity-disjoint test pairs.")
     return "\n".join(lines) + "\n"
@@ -147,6 +157,8 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--run", type=Path, help="reference-guided run folder (its EMA generator)")
     parser.add_argument("--shipped", action="store_true", help="use the shipped reference_guided weights")
+    parser.add_argument("--baseline", action="append", default=[],
+                        help="a shipped no-reference model to compare with, e.g. deepfill (repeatable)")
     parser.add_argument("--baseline-run", type=Path, action="append", default=[],
                         help="a no-reference run folder to compare with (repeatable)")
     parser.add_argument("--split", default="test")
@@ -155,6 +167,7 @@ def main() -> None:
     parser.add_argument("--kinds", default="surgical,n95,kn95,cloth")
     parser.add_argument("--landmarks", choices=["detect", "stored"], default="detect")
     parser.add_argument("--vgg", default=None, help="VGG16 weights for the LPIPS-style distance")
+    parser.add_argument("--facenet", default=None, help="FaceNet graph runner script for identity similarity")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="a line printed above the table (e.g. what the weights are)")
     parser.add_argument("-o", "--output", type=Path, required=True)
@@ -164,18 +177,19 @@ def main() -> None:
     if (args.run is None) == (not args.shipped):
         parser.error("give exactly one of --run RUN and --shipped")
     guided = [run_generator(args.run)] if args.run else [("reference_guided", load_pretrained("reference_guided"))]
-    plain = [run_generator(run) for run in args.baseline_run]
+    plain = [(name, load_pretrained(name)) for name in args.baseline] + [run_generator(r) for r in args.baseline_run]
     size = args.size or int(guided[0][1].in_size)
     samples, detected = make_samples(args.data, args.split, args.limit, size, args.kinds.split(","),
                                      args.landmarks, args.seed)
     results = fills(samples, guided, plain)
-    table = score(results, samples[0], samples[1], VGGFeatures(args.vgg) if args.vgg else None)
+    table = score(results, samples[0], samples[1], VGGFeatures(args.vgg) if args.vgg else None,
+                  FaceNetIdentity(args.facenet) if args.facenet else None)
     count = len(samples[0])
     command = "python scripts/evaluate_reference.py " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
     found = f" (a face was found on {detected} of {count} masked crops; the others use stored landmarks)."
     note = (f"{args.note} Crops {size}², masks {args.kinds}; target landmarks {args.landmarks}"
             + (found if args.landmarks == "detect" else "."))
-    text = markdown(table, count, command, note.strip())
+    text = markdown(table, {label for label, _ in guided} | {"paste"}, count, command, note.strip())
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.md").write_text(text)
     (args.output / "results.json").write_text(json.dumps({"count": count, "size": size, "table": table}, indent=2))

@@ -106,3 +106,27 @@ def test_border_contact() -> None:
     mask[3, 7] = 1
     assert touches_border(mask)
     assert touches_border(np.pad(np.ones((2, 2)), ((6, 0), (0, 6))))
+
+
+def test_identity_similarity_with_a_stand_in_graph_runner(tmp_path) -> None:
+    from unmask.errors import UnmaskError
+    from unmask.eval.identity import FaceNetIdentity
+
+    runner = tmp_path / "runner.py"
+    runner.write_text(  # a stand-in for the FaceNet runner: the embedding is the mean colour of the face
+        "import torch\n"
+        "class TFGraphNet(torch.nn.Module):\n"
+        "    def __init__(self, path):\n"
+        "        super().__init__()\n"
+        "    def forward(self, x):\n"
+        "        return x.mean((2, 3))\n"
+    )
+    identity = FaceNetIdentity(runner, graph=tmp_path / "unused.pb")
+    red, green = torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32)
+    red[:, 0, 8:24, 8:24], green[:, 1, 8:24, 8:24] = 1, 1
+    embedded = identity.embed(torch.cat([red, green]))
+    assert embedded.shape == (2, 3) and torch.allclose(embedded.norm(dim=1), torch.ones(2))
+    similarity = identity.similarity(torch.cat([red, red]), torch.cat([red, green]))
+    assert similarity[0] == pytest.approx(1.0, abs=1e-5) and similarity[1] < similarity[0]
+    with pytest.raises(UnmaskError, match="no FaceNet graph runner"):
+        FaceNetIdentity(tmp_path / "missing.py", graph=tmp_path / "unused.pb")
