@@ -45,21 +45,43 @@ def recolour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
+def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Real-photo damage on (S, S, 3) uint8: one or more of a low-resolution round trip (smooth or blocky),
+    JPEG compression, blur and sensor noise. Many real masked photos are small, upscaled or heavily compressed,
+    unlike the clean crops the synthetic occluders are drawn on."""
+    size = image.shape[0]
+    x = image
+    if rng.random() < 0.5:
+        small = max(12, int(size * rng.uniform(0.15, 0.8)))
+        x = cv2.resize(x, (small, small), interpolation=cv2.INTER_AREA)
+        x = cv2.resize(x, (size, size), interpolation=cv2.INTER_NEAREST if rng.random() < 0.3 else cv2.INTER_LINEAR)
+    if rng.random() < 0.2:
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 1.5))
+    if rng.random() < 0.2:
+        x = np.clip(x + rng.normal(0, rng.uniform(2, 8), x.shape), 0, 255).astype(np.uint8)
+    if rng.random() < 0.4:
+        _, data = cv2.imencode(".jpg", np.ascontiguousarray(x), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 85))])
+        x = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    return np.ascontiguousarray(x)
+
+
 class OccluderCrops(Dataset):
     """Item: ``(occluded image (3,S,S) float [0,1], occluder mask (1,S,S) float 1 = occluder)``.
 
     clean_share: fraction of samples with no occluder. With ``base_seed`` every index is fixed (validation).
-    weights: relative frequency of each occluder kind (default DETECTABLE_WEIGHTS).
+    weights: relative frequency of each occluder kind (default DETECTABLE_WEIGHTS). degrade: share of samples given
+    real-photo damage after the occluder is drawn (see :func:`degrade`).
     """
 
     def __init__(self, manifest: Manifest, size: int, clean_share: float = 0.2, jitter: bool = True,
-                 base_seed: int | None = None, weights: dict[str, float] | None = None) -> None:
+                 base_seed: int | None = None, weights: dict[str, float] | None = None, degrade: float = 0.0) -> None:
         self.manifest = manifest
         self.size = size
         self.clean_share = clean_share
         self.jitter = jitter
         self.base_seed = base_seed
         self.mixture = OcclusionMixture(weights or DETECTABLE_WEIGHTS)
+        self.degrade = degrade
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -80,6 +102,8 @@ class OccluderCrops(Dataset):
         else:
             face = face_from_landmarks(warp_points(self.manifest.landmarks[index], matrix))
             image, mask, _ = self.mixture(image, face, rng)
+        if rng.random() < self.degrade:
+            image = degrade(image, rng)
         image_tensor = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
         return image_tensor, torch.from_numpy(mask.astype(np.float32))[None]
 
@@ -87,12 +111,14 @@ class OccluderCrops(Dataset):
 class OccluderDataModule(L.LightningDataModule):
     """Train/val splits of a prepared folder for the occlusion segmenter (faces already wearing masks left out).
 
-    weights: relative frequency of each occluder kind in training (default DETECTABLE_WEIGHTS); validation always
-    uses DETECTABLE_WEIGHTS, so runs with different mixtures are scored alike.
+    weights: relative frequency of each occluder kind in training (default DETECTABLE_WEIGHTS); degrade: share of
+    training samples with real-photo damage. Validation always uses DETECTABLE_WEIGHTS and clean crops, so runs
+    with different training mixtures are scored alike.
     """
 
     def __init__(self, data_dir: str, size: int = 128, batch_size: int = 16, num_workers: int = 1,
-                 clean_share: float = 0.2, seed: int = 0, weights: dict[str, float] | None = None) -> None:
+                 clean_share: float = 0.2, seed: int = 0, weights: dict[str, float] | None = None,
+                 degrade: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.splits: dict[str, OccluderCrops] = {}
@@ -105,7 +131,7 @@ class OccluderDataModule(L.LightningDataModule):
             self.splits[split] = OccluderCrops(
                 manifest.select(split=split, exclude_sets=OCCLUDED_SETS), hp.size, hp.clean_share,
                 jitter=True, base_seed=None if split == "train" else hp.seed,
-                weights=hp.weights if split == "train" else None,
+                weights=hp.weights if split == "train" else None, degrade=hp.degrade if split == "train" else 0.0,
             )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:

@@ -1,0 +1,76 @@
+"""One table from several ``unmask evaluate`` runs over the same faces (same data, split, size, seed and limit).
+
+    python scripts/compare_evaluations.py docs/eval/classical_test128 docs/eval/patchmatch_test128 \
+        [--metrics psnr_hole,ssim_hole,gmsd_hole] [-o table.md]
+
+Reads each run's ``results.json`` (written next to its ``results.md``), refuses runs whose faces or holes differ
+(the harness draws the same holes for the same settings), and prints a Markdown table: one row per occlusion
+kind, one column per model, the chosen summary metrics joined by " / ". The best value of the first metric in
+each row is in bold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+SAME = ("data", "split", "size", "seed", "limit")  # settings that fix the faces and the holes
+HIGHER_IS_BETTER = {"psnr", "psnr_hole", "ssim", "ssim_hole"}
+
+
+def load_summaries(folders: list[Path]) -> tuple[dict, dict[tuple[str, str], dict]]:
+    """The shared settings and ``{(model, kind): summary row}`` of every run; SystemExit when they differ."""
+    settings, rows = None, {}
+    for folder in folders:
+        path = folder / "results.json"
+        if not path.is_file():
+            raise SystemExit(f"{path}: not found (run `unmask evaluate ... -o {folder}` first)")
+        results = json.loads(path.read_text())
+        fixed = {key: results["settings"][key] for key in SAME}
+        if settings is not None and fixed != settings:
+            raise SystemExit(f"{folder}: evaluated other faces ({fixed}) than the first run ({settings})")
+        settings = fixed
+        rows.update({(row["model"], row["kind"]): row for row in results["summary"]})
+    return settings, rows
+
+
+def table(rows: dict[tuple[str, str], dict], metrics: list[str]) -> str:
+    """Markdown: kinds down, models across, ``metric1 / metric2 / ...`` per cell, best first metric in bold."""
+    models = list(dict.fromkeys(model for model, _ in rows))
+    kinds = list(dict.fromkeys(kind for _, kind in rows))
+    lines = ["| kind | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+    first = metrics[0]
+    for kind in kinds:
+        present = [rows[(m, kind)][first] for m in models if (m, kind) in rows and rows[(m, kind)][first] is not None]
+        best = (max if first in HIGHER_IS_BETTER else min)(present) if present else None
+        cells = []
+        for model in models:
+            row = rows.get((model, kind))
+            if row is None:
+                cells.append("—")
+                continue
+            text = " / ".join("n/a" if row[m] is None else f"{row[m]:.3f}" if "ssim" in m or "gmsd" in m
+                              else f"{row[m]:.2f}" for m in metrics)
+            cells.append(f"**{text}**" if row[first] == best else text)
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Print (and with -o write) the combined table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="output folders of `unmask evaluate`")
+    parser.add_argument("--metrics", default="psnr_hole,ssim_hole,gmsd_hole")
+    parser.add_argument("-o", "--output", type=Path, default=None)
+    args = parser.parse_args()
+    settings, rows = load_summaries(args.runs)
+    text = (f"Settings: {', '.join(f'{key}={value}' for key, value in settings.items())}; cells: "
+            f"{' / '.join(args.metrics.split(','))}.\n\n" + table(rows, args.metrics.split(",")))
+    if args.output:
+        args.output.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
