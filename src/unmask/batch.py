@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from unmask.errors import UnmaskError
+from unmask.face.detect import reset_detectors_after_fork
 from unmask.io import image_to_tensor, load_image, load_mask, mask_to_tensor, save_image, tensor_to_image
 from unmask.pipeline import PhotoJob, Unmasker
 from unmask.provenance import provenance_metadata
@@ -129,10 +130,15 @@ class ResultWriter:
             self.written += 1
 
 
+def _worker_init(_: int) -> None:
+    """In each loader process: own face detectors (the parent's MediaPipe graph does not survive the fork)."""
+    reset_detectors_after_fork()
+
+
 def _loader(dataset: PhotoDataset, batch_size: int, workers: int) -> DataLoader:
     """Batches of ``batch_size`` prepared photos, prepared ``workers`` processes ahead (0 = in this process)."""
     return DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
-                      prefetch_factor=2 if workers else None, persistent_workers=False)
+                      prefetch_factor=2 if workers else None, persistent_workers=False, worker_init_fn=_worker_init)
 
 
 def remove_folder(inputs: list[Path], out_dir: Path, unmasker: Unmasker, mask: str | None = None,
