@@ -1,6 +1,6 @@
 """Inference speed on this machine, side by side in one run.
 
-    python benchmarks/inference.py [--configs cpu,gpu] [--repeats 5] [--threads N] [--profile]
+    python benchmarks/inference.py [--configs cpu,gpu] [--repeats 5] [--threads N] [--profile | --ops]
 
 Prints, per DeepFill architecture config, the per-face latency at 128² and 256² of PyTorch (eager, inference mode),
 PyTorch channels-last (what ``unmask remove`` runs), ONNX Runtime (full graph optimisation) and ONNX Runtime with
@@ -9,7 +9,8 @@ inpaint, paste back) on a 1024² and a 4000x3000 photo with a synthetic surgical
 in both backends. The ``cpu`` config (``configs/train/deepfill_cpu.yaml``, cnum 16) runs the shipped weights when
 they are installed: trained weights matter for speed (a sharp attention softmax yields subnormal floats, see
 ``ContextualAttention``); the ``gpu`` config (cnum 48) has random weights. ``--profile`` prints GFLOP per face
-instead (no timing). The load average is printed: other processes on a shared machine slow every figure.
+instead (no timing); ``--ops`` the default model's time per operator on one thread. The load average is printed:
+other processes on a shared machine slow every figure.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from skimage import data
 from unmask.export import ExportSource, export_onnx, source_for
 from unmask.face import detect_faces
 from unmask.models import create_model
+from unmask.models.backends import load_model
 from unmask.models.onnx_backend import OnnxInpainter
 from unmask.models.pretrained import card, shipped_models
 from unmask.occlusion import occlude
@@ -114,6 +116,26 @@ def flop_profile(configs: list[str]) -> None:
                   f"{ops.get('aten.bmm', 0):6.2f} {sum(p.numel() for p in model.parameters()):9,d}")
 
 
+def op_profile(repeats: int) -> None:
+    """Print where one thread's time goes in the default model's forward pass on a 256² face (torch.profiler)."""
+    from torch.profiler import profile
+
+    torch.set_num_threads(1)
+    model = load_model(default_model())
+    image, mask = face_batch(256)
+    with torch.inference_mode():
+        model(image, mask)
+        with profile() as profiler:
+            for _ in range(repeats):
+                model(image, mask)
+    rows = sorted(profiler.key_averages(), key=lambda row: -row.self_cpu_time_total)
+    total = sum(row.self_cpu_time_total for row in rows)
+    print(f"{default_model()} at 256², 1 thread: {total / 1000 / repeats:.1f} ms per face")
+    print(f"{'op':28s} {'ms':>7s} {'share':>6s}")
+    for row in rows[:8]:
+        print(f"{row.key:28s} {row.self_cpu_time_total / 1000 / repeats:7.1f} {row.self_cpu_time_total / total:6.1%}")
+
+
 def pipeline_times(models: dict[str, tuple[str, str]], repeats: int) -> None:
     """Print the whole pipeline's seconds on a 1024² and a 4000x3000 photo for each (model, backend)."""
     astronaut = data.astronaut()
@@ -134,9 +156,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch and ONNX Runtime threads (default: all)")
     parser.add_argument("--profile", action="store_true", help="only print the FLOP profile (no timing)")
+    parser.add_argument("--ops", action="store_true", help="only print the default model's time per op, 1 thread")
     args = parser.parse_args()
     if args.profile:
         flop_profile(args.configs.split(","))
+        return
+    if args.ops:
+        op_profile(args.repeats)
         return
     if args.threads:
         torch.set_num_threads(args.threads)
