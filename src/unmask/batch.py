@@ -20,9 +20,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from unmask.errors import UnmaskError
-from unmask.face.detect import reset_detectors_after_fork
 from unmask.io import image_to_tensor, load_image, load_mask, mask_to_tensor, save_image, tensor_to_image
-from unmask.pipeline import PhotoJob, Unmasker
+from unmask.pipeline import PhotoJob, PhotoPreparer, Unmasker
 from unmask.provenance import provenance_metadata
 
 
@@ -78,10 +77,10 @@ def plan(inputs: list[Path], out_dir: Path, save_mask: bool = False) -> tuple[li
 
 
 class PhotoDataset(Dataset):
-    """Map-style dataset of tasks -> ``Prepared`` (so Lightning can shard it over devices)."""
+    """Map-style dataset of tasks -> ``Prepared`` (so Lightning can shard it over devices); picklable."""
 
-    def __init__(self, tasks: list[Task], unmasker: Unmasker, mask: str | None = None) -> None:
-        self.tasks, self.unmasker, self.mask = tasks, unmasker, mask
+    def __init__(self, tasks: list[Task], preparer: PhotoPreparer, mask: str | None = None) -> None:
+        self.tasks, self.preparer, self.mask = tasks, preparer, mask
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -91,7 +90,7 @@ class PhotoDataset(Dataset):
         try:
             image = load_image(task.source)
             mask = None if self.mask is None else load_mask(self.mask, image.shape)
-            return Prepared(task, job=self.unmasker.prepare(image, mask))
+            return Prepared(task, job=self.preparer(image, mask))
         except UnmaskError as error:
             message = str(error)
             return Prepared(task, error=message if str(task.source) in message else f"{task.source}: {message}")
@@ -130,15 +129,15 @@ class ResultWriter:
             self.written += 1
 
 
-def _worker_init(_: int) -> None:
-    """In each loader process: own face detectors (the parent's MediaPipe graph does not survive the fork)."""
-    reset_detectors_after_fork()
-
-
 def _loader(dataset: PhotoDataset, batch_size: int, workers: int) -> DataLoader:
-    """Batches of ``batch_size`` prepared photos, prepared ``workers`` processes ahead (0 = in this process)."""
+    """Batches of ``batch_size`` prepared photos, prepared ``workers`` processes ahead (0 = in this process).
+
+    Loader processes are spawned, not forked: a fork copies MediaPipe's FaceMesh state without its threads
+    when this process has already detected a face, and the child then hangs or aborts in FaceMesh.
+    """
     return DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
-                      prefetch_factor=2 if workers else None, persistent_workers=False, worker_init_fn=_worker_init)
+                      prefetch_factor=2 if workers else None, persistent_workers=False,
+                      multiprocessing_context="spawn" if workers else None)
 
 
 def remove_folder(inputs: list[Path], out_dir: Path, unmasker: Unmasker, mask: str | None = None,
@@ -151,7 +150,7 @@ def remove_folder(inputs: list[Path], out_dir: Path, unmasker: Unmasker, mask: s
     writer = ResultWriter(unmasker, getattr(unmasker.model, "model_name", unmasker.model_name))
     if not tasks:
         return 0, 0, done
-    loader = _loader(PhotoDataset(tasks, unmasker, mask), batch_size, workers)
+    loader = _loader(PhotoDataset(tasks, unmasker.preparer(), mask), batch_size, workers)
     if devices is None:
         from tqdm import tqdm
 

@@ -104,6 +104,46 @@ def default_model() -> str:
     return DEFAULT_MODEL if DEFAULT_MODEL in shipped_models() else FALLBACK_MODEL
 
 
+@dataclass(frozen=True)
+class PhotoPreparer:
+    """Detect the faces of a photo, find or take its hole and cut one aligned ``size``² crop per face it reaches.
+
+    Holds no model, so it pickles into loader processes; ``Unmasker.prepare`` is this with the model's size.
+    """
+
+    size: int
+    feather: float
+
+    def __call__(self, image, mask=None) -> PhotoJob:
+        """``PhotoJob`` of one photo (same input forms as ``Unmasker.__call__``)."""
+        photo = as_rgb_uint8(image)
+        user_hole = None
+        if mask is not None:
+            user_hole = (as_rgb_uint8(mask).max(axis=2) >= 128).astype(np.uint8)  # float masks scale to 255
+            if user_hole.shape != photo.shape[:2]:
+                raise UnmaskError(f"mask is {user_hole.shape[1]}x{user_hole.shape[0]} but the image is "
+                                  f"{photo.shape[1]}x{photo.shape[0]}")
+        if user_hole is None:
+            found, faces = find_occlusions(photo)  # also finds covered faces the detector scores low
+        else:
+            faces = detect_faces(photo)
+        if not faces:
+            raise UnmaskError("no face found in the image")
+        feather = 0.0 if user_hole is not None else self.feather
+        hole = user_hole if user_hole is not None else _grow(found, feather)
+        job = PhotoJob(photo, hole, faces, feather)
+        for face in faces:
+            box = x0, y0, x1, y1 = _face_region(face, self.size, photo.shape)
+            if x1 <= x0 or y1 <= y0 or not hole[y0:y1, x0:x1].any():
+                continue
+            aligned = align_face(photo[y0:y1, x0:x1], _shift(face, -x0, -y0), size=self.size)
+            crop_hole = cv2.warpAffine(hole[y0:y1, x0:x1].astype(np.float32), aligned.matrix,
+                                       (self.size, self.size), flags=cv2.INTER_LINEAR) > 0.25
+            if crop_hole.any():
+                job.jobs.append(FaceJob(aligned, crop_hole.astype(np.uint8), box))
+        return job
+
+
 class Unmasker:
     """Remove what covers the faces in a photo: ``Unmasker()(image, mask=None) -> UnmaskResult``.
 
@@ -132,32 +172,11 @@ class Unmasker:
 
     def prepare(self, image, mask=None) -> PhotoJob:
         """Detect the faces, find or take the hole and cut one aligned crop per face that the hole reaches."""
-        photo = as_rgb_uint8(image)
-        user_hole = None
-        if mask is not None:
-            user_hole = (as_rgb_uint8(mask).max(axis=2) >= 128).astype(np.uint8)  # float masks scale to 255
-            if user_hole.shape != photo.shape[:2]:
-                raise UnmaskError(f"mask is {user_hole.shape[1]}x{user_hole.shape[0]} but the image is "
-                                  f"{photo.shape[1]}x{photo.shape[0]}")
-        if user_hole is None:
-            found, faces = find_occlusions(photo)  # also finds covered faces the detector scores low
-        else:
-            faces = detect_faces(photo)
-        if not faces:
-            raise UnmaskError("no face found in the image")
-        feather = 0.0 if user_hole is not None else self.feather
-        hole = user_hole if user_hole is not None else _grow(found, feather)
-        job = PhotoJob(photo, hole, faces, feather)
-        for face in faces:
-            box = x0, y0, x1, y1 = _face_region(face, self.size, photo.shape)
-            if x1 <= x0 or y1 <= y0 or not hole[y0:y1, x0:x1].any():
-                continue
-            aligned = align_face(photo[y0:y1, x0:x1], _shift(face, -x0, -y0), size=self.size)
-            crop_hole = cv2.warpAffine(hole[y0:y1, x0:x1].astype(np.float32), aligned.matrix,
-                                       (self.size, self.size), flags=cv2.INTER_LINEAR) > 0.25
-            if crop_hole.any():
-                job.jobs.append(FaceJob(aligned, crop_hole.astype(np.uint8), box))
-        return job
+        return self.preparer()(image, mask)
+
+    def preparer(self) -> PhotoPreparer:
+        """The picklable part of :meth:`prepare` (for loader processes, which must not receive the model)."""
+        return PhotoPreparer(self.size, self.feather)
 
     def fill(self, crops: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
         """Run the model on a batch of aligned crops: (N, 3, S, S), (N, 1, S, S) -> (N, 3, S, S) in [0, 1]."""

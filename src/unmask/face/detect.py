@@ -83,22 +83,6 @@ def _face_mesh():
         )
 
 
-_MADE_BEFORE_FORK: list[object] = []  # detectors a forked child inherited: unusable there, and never destroyed
-
-
-def reset_detectors_after_fork() -> None:
-    """Make the next detection in this (forked) process build its own detectors, e.g. in a DataLoader worker.
-
-    MediaPipe runs FaceMesh on threads that a fork does not copy, so a mesh made in the parent waits forever when
-    the child uses it. The inherited objects are kept referenced rather than destroyed: their destructors would
-    wait on the same missing threads.
-    """
-    for factory in (_face_mesh, _yunet):
-        if factory.cache_info().currsize:
-            _MADE_BEFORE_FORK.append(factory())
-        factory.cache_clear()
-
-
 @cache
 def mean_shape() -> np.ndarray:
     """(68, 2) mean iBUG landmarks in the unit frame of the TEMPLATE_5 crop (scripts/build_mean_shape.py)."""
