@@ -122,3 +122,18 @@ def test_backend_choice_and_shipped_cache(exported, tmp_path, monkeypatch):
     assert isinstance(unmasker.model, OnnxInpainter) and unmasker.size == 64
     assert cached.stat().st_mtime_ns == stamp
     pretrained.load_pretrained.cache_clear()
+
+
+def test_reference_guided_model_exports_with_four_inputs(tmp_path, capsys):
+    path = tmp_path / "reference.onnx"
+    code = main(["export", "--model", "reference_guided", "--arg", "cnum=4", "--arg", "in_size=64", "-o", str(path)])
+    assert code == 0 and "ok" in capsys.readouterr().out
+    onnx_model = OnnxInpainter(path)
+    assert onnx_model.needs_reference
+    assert onnx_model.input_names == ("image", "mask", "reference", "validity")
+    image, mask = parity_batch(64)
+    with pytest.raises(UnmaskError, match="pass reference and validity"):
+        onnx_model(image, mask)
+    output = onnx_model(image, mask, image.flip(-1), torch.ones_like(mask))
+    assert output.shape == image.shape
+    assert torch.equal(output * (1 - mask), image * (1 - mask))

@@ -23,9 +23,9 @@ import torch
 import torch.nn as nn
 
 from unmask.errors import UnmaskError
+from unmask.models.onnx_backend import INPUT_NAMES, REFERENCE_INPUT_NAMES
 
 OPSET = 18
-INPUT_NAMES = ("image", "mask")
 OUTPUT_NAME = "output"
 PARITY_TOLERANCE = 1e-3
 MAX_SIDE = 4096  # largest H or W the exported graph accepts
@@ -51,6 +51,14 @@ class ExportSource:
 
         return {"unmask_model": self.name, "unmask_kwargs": json.dumps(self.kwargs, sort_keys=True),
                 "unmask_size": str(self.size), "unmask_weights": self.weights, "unmask_version": __version__}
+
+
+def graph_inputs(model: nn.Module, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The named inputs of ``model``'s graph for a batch: image and mask, and for a reference-guided model a
+    reference (the mirrored face, an aligned second view of it) and a validity that is lower inside the hole."""
+    if not getattr(model, "needs_reference", False):
+        return dict(zip(INPUT_NAMES, (image, mask), strict=True))
+    return dict(zip(REFERENCE_INPUT_NAMES, (image, mask, image.flip(-1), 1.0 - 0.5 * mask), strict=True))
 
 
 def _is_learned(model: nn.Module) -> bool:
@@ -127,6 +135,7 @@ def export_onnx(source: ExportSource, path: str | os.PathLike, batch: int = 2) -
     image = torch.rand(batch, 3, size, size, generator=generator)
     mask = torch.zeros(batch, 1, size, size)
     mask[..., size // 2: size * 7 // 8, size // 4: size * 3 // 4] = 1.0
+    inputs = graph_inputs(source.model, image, mask)
     batch_dim = torch.export.Dim("batch", min=1, max=1024)
     height = torch.export.Dim("height8", min=2, max=MAX_SIDE // 8)
     width = torch.export.Dim("width8", min=2, max=MAX_SIDE // 8)
@@ -137,9 +146,9 @@ def export_onnx(source: ExportSource, path: str | os.PathLike, batch: int = 2) -
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(source.model.eval(), (image, mask), dynamo=True, opset_version=OPSET,
-                                        input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-                                        dynamic_shapes={"image": axes, "mask": axes}, verbose=False)
+            program = torch.onnx.export(source.model.eval(), tuple(inputs.values()), dynamo=True, opset_version=OPSET,
+                                        input_names=list(inputs), output_names=[OUTPUT_NAME],
+                                        dynamic_shapes=dict.fromkeys(inputs, axes), verbose=False)
     except Exception as error:  # torch.export / onnxscript report unsupported constructs in many types
         raise UnmaskError(f"{source.name}: ONNX export failed ({type(error).__name__}: "
                           f"{str(error).strip().splitlines()[0][:200]})") from None
@@ -192,7 +201,9 @@ def parity_batch(size: int, faces: list[np.ndarray] | None = None, seed: int = 0
 
 
 def max_abs_difference(model: nn.Module, onnx_model: nn.Module, image: torch.Tensor, mask: torch.Tensor) -> float:
-    """Largest |PyTorch - ONNX Runtime| over a batch: (B, 3, H, W), (B, 1, H, W) -> float."""
+    """Largest |PyTorch - ONNX Runtime| over a batch: (B, 3, H, W), (B, 1, H, W) -> float (a reference-guided
+    model gets the inputs of :func:`graph_inputs`)."""
+    inputs = tuple(graph_inputs(model, image, mask).values())
     with torch.inference_mode():
-        expected = model(image, mask)
-    return float((onnx_model(image, mask) - expected).abs().max())
+        expected = model(*inputs)
+    return float((onnx_model(*inputs) - expected).abs().max())

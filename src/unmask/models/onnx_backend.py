@@ -12,6 +12,9 @@ import torch.nn as nn
 
 from unmask.errors import UnmaskError
 
+INPUT_NAMES = ("image", "mask")
+REFERENCE_INPUT_NAMES = ("image", "mask", "reference", "validity")  # graphs of reference-guided models
+
 
 def session_options(threads: int | None = None):
     """ONNX Runtime options for inference here: full graph optimisation, ``threads`` intra-op threads, sequential.
@@ -34,8 +37,10 @@ class OnnxInpainter(nn.Module):
     """An exported inpainting graph run by ONNX Runtime.
 
     ``forward(image (B, 3, H, W) in [0, 1], mask (B, 1, H, W), 1 = hole) -> (B, 3, H, W)`` on the image's device
-    and dtype; H and W must be multiples of 8. ``input_size`` is the crop size recorded at export, ``metadata``
-    everything ``unmask.export`` recorded (model, kwargs, weights). CUDA is used when onnxruntime-gpu offers it.
+    and dtype; H and W must be multiples of 8. A reference-guided graph (``needs_reference``) also takes
+    ``reference`` (B, 3, H, W) and ``validity`` (B, 1, H, W), as ``unmask.models.reference_guided`` does.
+    ``input_size`` is the crop size recorded at export, ``metadata`` everything ``unmask.export`` recorded (model,
+    kwargs, weights). CUDA is used when onnxruntime-gpu offers it.
     """
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
@@ -51,20 +56,28 @@ class OnnxInpainter(nn.Module):
             self.session = ort.InferenceSession(str(self.path), session_options(threads), providers=providers)
         except Exception as error:  # onnxruntime raises its own exception types for bad files
             raise UnmaskError(f"{self.path}: not a loadable ONNX model ({str(error).splitlines()[0][:160]})") from None
-        names = [node.name for node in self.session.get_inputs()]
-        if names != ["image", "mask"]:
-            raise UnmaskError(f"{self.path}: expected inputs image, mask; the graph has {', '.join(names)}")
+        names = tuple(node.name for node in self.session.get_inputs())
+        if names not in (INPUT_NAMES, REFERENCE_INPUT_NAMES):
+            raise UnmaskError(f"{self.path}: expected inputs {', '.join(INPUT_NAMES)} (and "
+                              f"{', '.join(REFERENCE_INPUT_NAMES[2:])} for a reference-guided model); the graph has "
+                              f"{', '.join(names)}")
+        self.input_names = names
+        self.needs_reference = names == REFERENCE_INPUT_NAMES
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.model_name = self.metadata.get("unmask_model", self.path.stem)
         self.kwargs = json.loads(self.metadata.get("unmask_kwargs", "{}"))
         self.input_size = int(self.metadata.get("unmask_size", 256))
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W), (B, 1, H, W) -> (B, 3, H, W), known pixels kept as given."""
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None,
+                validity: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 3, H, W), (B, 1, H, W)[, reference, validity] -> (B, 3, H, W), known pixels kept as given."""
         height, width = image.shape[-2:]
         if height % 8 or width % 8:
             raise UnmaskError(f"{self.model_name} needs H and W divisible by 8, got {height}x{width}; pad the input")
-        feeds = {"image": np.ascontiguousarray(image.detach().cpu().float().numpy()),
-                 "mask": np.ascontiguousarray(mask.detach().cpu().float().numpy())}
+        inputs = (image, mask, reference, validity)[: len(self.input_names)]
+        if any(tensor is None for tensor in inputs):
+            raise UnmaskError(f"{self.model_name} fills from a reference: pass reference and validity")
+        feeds = {name: np.ascontiguousarray(tensor.detach().cpu().float().numpy())
+                 for name, tensor in zip(self.input_names, inputs, strict=True)}
         (output,) = self.session.run(["output"], feeds)
         return torch.from_numpy(output).to(device=image.device, dtype=image.dtype)
