@@ -141,12 +141,12 @@ def test_covered_faces_under_the_detector_threshold_are_rescued_and_bare_ones_ar
     assert faces == [] and not found.any()
 
 
-def test_degrade_keeps_shape_and_damages_some_samples():
-    from unmask.data.segmentation import degrade
+def test_real_photo_damage_keeps_shape_and_damages_some_samples():
+    from unmask.data.segmentation import real_photo_damage
 
     rng = np.random.default_rng(0)
     image = (np.indices((48, 48)).sum(0) % 2 * 255).astype(np.uint8)[..., None].repeat(3, 2)  # fine checkerboard
-    outputs = [degrade(image, rng) for _ in range(20)]
+    outputs = [real_photo_damage(image, rng) for _ in range(20)]
     assert all(out.shape == image.shape and out.dtype == np.uint8 for out in outputs)
     changed = [np.abs(out.astype(int) - image).mean() for out in outputs]
     assert sum(c > 10 for c in changed) >= 5  # low resolution, blur or JPEG wipe out a 1-px pattern

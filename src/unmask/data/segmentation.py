@@ -45,7 +45,7 @@ def recolour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def real_photo_damage(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Real-photo damage on (S, S, 3) uint8: one or more of a low-resolution round trip (smooth or blocky),
     JPEG compression, blur and sensor noise. Many real masked photos are small, upscaled or heavily compressed,
     unlike the clean crops the synthetic occluders are drawn on."""
@@ -70,7 +70,7 @@ class OccluderCrops(Dataset):
 
     clean_share: fraction of samples with no occluder. With ``base_seed`` every index is fixed (validation).
     weights: relative frequency of each occluder kind (default DETECTABLE_WEIGHTS). degrade: share of samples given
-    real-photo damage after the occluder is drawn (see :func:`degrade`).
+    real-photo damage after the occluder is drawn (see :func:`real_photo_damage`).
     """
 
     def __init__(self, manifest: Manifest, size: int, clean_share: float = 0.2, jitter: bool = True,
@@ -103,7 +103,7 @@ class OccluderCrops(Dataset):
             face = face_from_landmarks(warp_points(self.manifest.landmarks[index], matrix))
             image, mask, _ = self.mixture(image, face, rng)
         if rng.random() < self.degrade:
-            image = degrade(image, rng)
+            image = real_photo_damage(image, rng)
         image_tensor = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
         return image_tensor, torch.from_numpy(mask.astype(np.float32))[None]
 

@@ -64,7 +64,8 @@ class FaceNetIdentity:
                               mode="bilinear", antialias=True, align_corners=False)
         flat = faces.flatten(1)
         floor = 1.0 / np.sqrt(flat.shape[1])
-        whitened = (faces - flat.mean(1).view(-1, 1, 1, 1)) / flat.std(1).clamp(min=floor).view(-1, 1, 1, 1)
+        spread = flat.std(1, correction=0).clamp(min=floor)  # FaceNet's prewhiten: population std, floored
+        whitened = (faces - flat.mean(1).view(-1, 1, 1, 1)) / spread.view(-1, 1, 1, 1)
         embeddings = torch.cat([self.net(chunk) for chunk in whitened.split(batch)])
         return F.normalize(embeddings, dim=1)
 
