@@ -215,7 +215,7 @@ def test_reference_equal_to_the_truth_overfits_to_a_near_perfect_fill(astronaut,
     target = image_to_tensor(align_face(astronaut, first.faces[0], size=SIZE).image)
     model = recorder.model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
-    for _ in range(300):
+    for _ in range(500):
         coarse, refined = model.forward_train(image, mask, reference, validity)
         loss = masked_l1(coarse, target, mask, 6.0, 0.3) + masked_l1(refined, target, mask, 6.0, 0.3)
         optimizer.zero_grad()

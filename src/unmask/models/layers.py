@@ -78,7 +78,7 @@ class GatedConv2d(nn.Module):
         layout = _memory_format(both)
         features = both[:, :half].contiguous(memory_format=layout)
         gate = both[:, half:].contiguous(memory_format=layout)
-        if torch.is_grad_enabled() and both.requires_grad:
+        if torch.jit.is_tracing() or (torch.is_grad_enabled() and both.requires_grad):  # one graph for any grad mode
             return self.activation(features) * torch.sigmoid(gate)
         return self.activation(features).mul_(gate.sigmoid_())  # inference: no autograd, reuse the buffers
 
