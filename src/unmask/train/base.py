@@ -12,6 +12,13 @@ from unmask.errors import UnmaskError
 from unmask.eval.metrics import psnr
 
 
+def starting_weights(path: str, what: str) -> dict[str, torch.Tensor]:
+    """The float32 tensors of a ``.safetensors`` file a new run of ``what`` (e.g. "the generator") starts from."""
+    if not Path(path).is_file():
+        raise UnmaskError(f"{path}: no such weights file to start {what} from")
+    return {key: value.float() for key, value in load_file(path).items()}
+
+
 class EMAGeneratorModule(L.LightningModule):
     """Base for modules with ``self.generator``, its EMA copy ``self.ema`` (what gets exported), ``self.optim``
     (with ``lr_decay_steps``) and ``hparams.ema_decay``; validation scores the EMA generator inside the hole.
@@ -25,9 +32,7 @@ class EMAGeneratorModule(L.LightningModule):
         """
         if not weights:
             return
-        if not Path(weights).is_file():
-            raise UnmaskError(f"{weights}: no such weights file to start the generator from")
-        state = {key: value.float() for key, value in load_file(weights).items()}
+        state = starting_weights(weights, "the generator")
         self.generator.load_state_dict(state)
         self.ema.load_state_dict(state)
 

@@ -9,12 +9,11 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 
 from unmask.data.segmentation import OccluderDataModule
-from unmask.errors import UnmaskError
 from unmask.io import mask_to_image, tensor_to_image
 from unmask.models.segmenter import OcclusionSegmenter
+from unmask.train.base import starting_weights
 from unmask.train.callbacks import SampleGrid
 
 
@@ -50,9 +49,7 @@ class SegmenterModule(L.LightningModule):
         self.save_hyperparameters()
         self.segmenter = OcclusionSegmenter(width, depth)
         if init_from:
-            if not Path(init_from).is_file():
-                raise UnmaskError(f"{init_from}: no such weights file to start the segmenter from")
-            self.segmenter.load_state_dict({key: value.float() for key, value in load_file(init_from).items()})
+            self.segmenter.load_state_dict(starting_weights(init_from, "the segmenter"))
 
     def configure_optimizers(self) -> dict:
         """Adam with a cosine schedule stepped every batch."""
