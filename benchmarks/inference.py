@@ -1,6 +1,6 @@
 """Inference speed on this machine, side by side in one run.
 
-    python benchmarks/inference.py [--configs cpu,gpu] [--repeats 5] [--threads N] [--profile | --ops]
+    python benchmarks/inference.py [--configs cpu,gpu] [--repeats 5] [--threads N] [--profile | --ops | --models A,B]
 
 Prints, per DeepFill architecture config, the per-face latency at 128² and 256² of PyTorch (eager, inference mode),
 PyTorch channels-last (what ``unmask remove`` runs), ONNX Runtime (full graph optimisation) and ONNX Runtime with
@@ -9,8 +9,10 @@ inpaint, paste back) on a 1024² and a 4000x3000 photo with a synthetic surgical
 in both backends. The ``cpu`` config (``configs/train/deepfill_cpu.yaml``, cnum 16) runs the shipped weights when
 they are installed: trained weights matter for speed (a sharp attention softmax yields subnormal floats, see
 ``ContextualAttention``); the ``gpu`` config (cnum 48) has random weights. ``--profile`` prints GFLOP per face
-instead (no timing); ``--ops`` the default model's time per operator on one thread. The load average is printed:
-other processes on a shared machine slow every figure.
+instead (no timing); ``--ops`` the default model's time per operator on one thread; ``--models`` only compares the
+named models (shipped weights, as ``unmask remove --model`` runs them: PyTorch channels-last) at 128² and 256²,
+with their parameter count and weight file size. The load average is printed: other processes on a shared machine
+slow every figure.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from unmask.face import detect_faces
 from unmask.models import create_model
 from unmask.models.backends import load_model
 from unmask.models.onnx_backend import OnnxInpainter
-from unmask.models.pretrained import card, shipped_models
+from unmask.models.pretrained import WEIGHTS_DIR, card, shipped_models
 from unmask.occlusion import occlude
 from unmask.pipeline import Unmasker, default_model
 
@@ -99,6 +101,21 @@ def latency_table(configs: list[str], repeats: int, folder: Path) -> dict[str, P
     return exported
 
 
+def model_table(names: list[str], repeats: int) -> None:
+    """Print per-face milliseconds at 128² and 256², parameters and weight file size of each named model."""
+    print(f"{'model':12s} {'params':>10s} {'file MB':>8s} {'128² ms':>9s} {'256² ms':>9s}")
+    for name in names:
+        model = load_model(name)
+        params = sum(parameter.numel() for parameter in model.parameters())
+        size_mb = (WEIGHTS_DIR / card(name)["file"]).stat().st_size / 1e6 if name in shipped_models() else 0.0
+        cells = []
+        for size in (128, 256):
+            image, mask = face_batch(size)
+            with torch.inference_mode():
+                cells.append(1000 * median_seconds(lambda m=model, i=image, k=mask: m(i, k), repeats))
+        print(f"{name:12s} {params:10,d} {size_mb:8.2f} {cells[0]:9.1f} {cells[1]:9.1f}")
+
+
 def flop_profile(configs: list[str]) -> None:
     """Print GFLOP per face and the share of convolutions vs contextual-attention matrix products (no timing)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -157,6 +174,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch and ONNX Runtime threads (default: all)")
     parser.add_argument("--profile", action="store_true", help="only print the FLOP profile (no timing)")
     parser.add_argument("--ops", action="store_true", help="only print the default model's time per op, 1 thread")
+    parser.add_argument("--models", default=None, help="only compare these models, e.g. deepfill,pconv,dmfn,hog,telea")
     args = parser.parse_args()
     if args.profile:
         flop_profile(args.configs.split(","))
@@ -168,6 +186,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cores {os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.1f}")
+    if args.models:
+        model_table(args.models.split(","), args.repeats)
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
     with tempfile.TemporaryDirectory() as folder:
         exported = latency_table(args.configs.split(","), args.repeats, Path(folder))
         models = {"telea": ("telea", "torch")}

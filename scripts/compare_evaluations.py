@@ -1,12 +1,14 @@
 """One table from several ``unmask evaluate`` runs over the same faces (same data, split, size, seed and limit).
 
     python scripts/compare_evaluations.py docs/eval/classical_test128 docs/eval/patchmatch_test128 \
-        [--metrics psnr_hole,ssim_hole,gmsd_hole] [-o table.md]
+        [--metrics psnr_hole,ssim_hole,gmsd_hole] [--buckets strokes,holes,thick,medium,thin] [-o table.md]
 
 Reads each run's ``results.json`` (written next to its ``results.md``), refuses runs whose faces or holes differ
 (the harness draws the same holes for the same settings), and prints a Markdown table: one row per occlusion
 kind, one column per model, the chosen summary metrics joined by " / ". The best value of the first metric in
-each row is in bold.
+each row is in bold. ``--buckets KINDS`` adds the partial-convolution paper's layout (Liu et al. 2018, Table 1):
+L1 in the hole (%) per hole-ratio bucket, split into holes that touch the image border (B) and holes that do not
+(N), pooled over the given kinds, one row per model.
 """
 
 from __future__ import annotations
@@ -15,13 +17,20 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
+from unmask.eval.buckets import BUCKET_LABELS
+
 SAME = ("data", "split", "size", "seed", "limit")  # settings that fix the faces and the holes
 HIGHER_IS_BETTER = {"psnr", "psnr_hole", "ssim", "ssim_hole"}
 
 
-def load_summaries(folders: list[Path]) -> tuple[dict, dict[tuple[str, str], dict]]:
-    """The shared settings and ``{(model, kind): summary row}`` of every run; SystemExit when they differ."""
-    settings, rows = None, {}
+def load_summaries(folders: list[Path]) -> tuple[dict, dict[tuple[str, str], dict], list[dict]]:
+    """The shared settings, ``{(model, kind): summary row}`` and the per-image rows of every run.
+
+    SystemExit when the runs scored different faces or holes.
+    """
+    settings, rows, images = None, {}, []
     for folder in folders:
         path = folder / "results.json"
         if not path.is_file():
@@ -32,7 +41,8 @@ def load_summaries(folders: list[Path]) -> tuple[dict, dict[tuple[str, str], dic
             raise SystemExit(f"{folder}: evaluated other faces ({fixed}) than the first run ({settings})")
         settings = fixed
         rows.update({(row["model"], row["kind"]): row for row in results["summary"]})
-    return settings, rows
+        images += results["per_image"]
+    return settings, rows, images
 
 
 def table(rows: dict[tuple[str, str], dict], metrics: list[str]) -> str:
@@ -57,16 +67,42 @@ def table(rows: dict[tuple[str, str], dict], metrics: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def bucket_table(images: list[dict], kinds: list[str]) -> str:
+    """Markdown: models down, (hole-ratio bucket, N/B) across, mean L1 in the hole (%) and the image count below."""
+    images = [row for row in images if row["kind"] in kinds]
+    models = list(dict.fromkeys(row["model"] for row in images))
+    columns = [(label, border) for label in BUCKET_LABELS for border in (False, True)
+               if any(row["bucket"] == label and row["border"] == border for row in images)]
+    lines = ["| model | " + " | ".join(f"{label} {'B' if border else 'N'}" for label, border in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for model in models:
+        cells = []
+        for label, border in columns:
+            values = [row["l1_hole"] for row in images
+                      if row["model"] == model and row["bucket"] == label and row["border"] == border]
+            cells.append(f"{np.mean(values):.2f}" if values else "—")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    first = models[0] if models else None
+    counts = [sum(1 for row in images if row["model"] == first and row["bucket"] == label and row["border"] == border)
+              for label, border in columns]
+    lines.append("| images | " + " | ".join(str(count) for count in counts) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     """Print (and with -o write) the combined table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="output folders of `unmask evaluate`")
     parser.add_argument("--metrics", default="psnr_hole,ssim_hole,gmsd_hole")
+    parser.add_argument("--buckets", default=None, help="kinds to pool for the L1 table by hole ratio and border")
     parser.add_argument("-o", "--output", type=Path, default=None)
     args = parser.parse_args()
-    settings, rows = load_summaries(args.runs)
+    settings, rows, images = load_summaries(args.runs)
     text = (f"Settings: {', '.join(f'{key}={value}' for key, value in settings.items())}; cells: "
             f"{' / '.join(args.metrics.split(','))}.\n\n" + table(rows, args.metrics.split(",")))
+    if args.buckets:
+        text += (f"\nL1 in the hole (%) by hole ratio, N: hole away from the border, B: touching it; pooled over "
+                 f"{args.buckets}.\n\n" + bucket_table(images, args.buckets.split(",")))
     if args.output:
         args.output.write_text(text)
     print(text)
