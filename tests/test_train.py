@@ -58,3 +58,17 @@ def test_a_new_run_can_start_from_generator_weights(tmp_path):
             torch.testing.assert_close(module.ema.state_dict()[key], expected)
     with pytest.raises(UnmaskError, match="no such weights file"):
         build_module({"generator": {"name": "deepfill", "kwargs": {"cnum": 4}}, "init_from": str(tmp_path / "x")})
+
+
+def test_the_ema_generator_follows_batch_norm_statistics():
+    from unmask.train.recipes import build_module
+
+    module = build_module({"recipe": "pconv", "generator": {"name": "pconv", "kwargs": {"width": 0.125}}})
+    module.generator.train()
+    with torch.no_grad():
+        module.generator(torch.rand(2, 3, SIZE, SIZE), torch.zeros(2, 1, SIZE, SIZE))
+    module._update_ema()
+    live, ema = dict(module.generator.named_buffers()), dict(module.ema.named_buffers())
+    assert any("running_mean" in name for name in live)
+    for name, value in live.items():
+        torch.testing.assert_close(ema[name], value)

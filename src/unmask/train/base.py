@@ -43,10 +43,16 @@ class EMAGeneratorModule(L.LightningModule):
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        """Move the EMA weights towards the live generator (warm-up: decay ``(1 + t) / (10 + t)`` at first)."""
+        """Move the EMA weights towards the live generator (warm-up: decay ``(1 + t) / (10 + t)`` at first).
+
+        Buffers (batch-norm running statistics) are copied: the EMA copy never runs in training mode, so without
+        them its normalisation would keep its initial statistics.
+        """
         decay = min(float(self.hparams.ema_decay), (1 + self.global_step) / (10 + self.global_step))
         for ema, live in zip(self.ema.parameters(), self.generator.parameters(), strict=True):
             ema.lerp_(live, 1 - decay)
+        for ema, live in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
+            ema.copy_(live)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor, list[str]], batch_idx: int) -> None:
         """PSNR and L1 inside the hole of the EMA generator's result."""
