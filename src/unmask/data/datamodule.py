@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import cv2
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from unmask.data.crop_cache import CropCache, decode_crop
 from unmask.data.manifest import Manifest, face_from_landmarks, read_manifest
 from unmask.occlusion import OcclusionMixture
 
@@ -32,26 +32,28 @@ class OccludedFaces(Dataset):
 
     Item: ``(image (3,S,S) float [0,1], mask (1,S,S) float 1 = hole, kind str)``, where ``image`` is the clean
     crop (the target); the model input is ``image * (1 - mask)``. With ``base_seed=None`` every call draws a new
-    occlusion (training); otherwise the occlusion is fixed per index (validation, test).
+    occlusion (training); otherwise the occlusion is fixed per index (validation, test). With ``cache_crops`` the
+    crops are decoded once into a memory-mapped array (``unmask.data.crop_cache``) instead of on every read.
     """
 
     def __init__(self, manifest: Manifest, size: int, weights: dict[str, float] | None = None,
-                 base_seed: int | None = None, hole_folder: str | Path | None = None) -> None:
+                 base_seed: int | None = None, hole_folder: str | Path | None = None,
+                 cache_crops: bool = False) -> None:
         self.manifest = manifest
         self.size = size
         self.mixture = OcclusionMixture(weights or DEFAULT_WEIGHTS, hole_folder=hole_folder)
         self.base_seed = base_seed
+        self.cache = CropCache(manifest, size) if cache_crops else None
 
     def __len__(self) -> int:
         return len(self.manifest)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-        bgr = cv2.imread(str(self.manifest.image_path(index)), cv2.IMREAD_COLOR)
-        image = np.ascontiguousarray(bgr[:, :, ::-1])
-        landmarks = self.manifest.landmarks[index]
-        if image.shape[0] != self.size:
-            landmarks = landmarks * (self.size / image.shape[0])
-            image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        if self.cache is not None:
+            image, scale = self.cache[index]
+        else:
+            image, scale = decode_crop(self.manifest.image_path(index), self.size)
+        landmarks = self.manifest.landmarks[index] * scale
         if self.base_seed is None:
             rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
         else:
@@ -66,11 +68,13 @@ class FaceDataModule(L.LightningDataModule):
     """Lightning DataModule over a folder written by ``unmask prepare``.
 
     Train/val/test come from the manifest's ``split`` column; photos already wearing a real mask are left out.
+    ``cache_crops`` (default on) decodes each split's crops once into ``<data_dir>/cache`` (about 49 KB a crop at
+    128², 197 KB at 256²) and reads them memory-mapped from then on.
     """
 
     def __init__(self, data_dir: str, size: int = 128, batch_size: int = 16, num_workers: int = 2,
                  weights: dict[str, float] | None = None, exclude_sets: list[str] | None = None,
-                 hole_folder: str | None = None, seed: int = 0) -> None:
+                 hole_folder: str | None = None, seed: int = 0, cache_crops: bool = True) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.splits: dict[str, OccludedFaces] = {}
@@ -84,6 +88,7 @@ class FaceDataModule(L.LightningDataModule):
             self.splits[split] = OccludedFaces(
                 manifest.select(split=split, exclude_sets=exclude), hp.size, hp.weights,
                 base_seed=None if split == "train" else hp.seed, hole_folder=hp.hole_folder,
+                cache_crops=hp.cache_crops,
             )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
