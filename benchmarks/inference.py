@@ -5,14 +5,14 @@
 Prints, per DeepFill architecture config, the per-face latency at 128² and 256² of PyTorch (eager, inference mode),
 PyTorch channels-last (what ``unmask remove`` runs), ONNX Runtime (full graph optimisation) and ONNX Runtime with
 int8 dynamic quantisation of the convolutions, next to Telea; then the whole pipeline (detect, find the mask, align,
-inpaint, paste back) on a 1024² and a 4000x3000 photo with a synthetic surgical mask, for Telea and the default model
-in both backends. The ``cpu`` config (``configs/train/deepfill_cpu.yaml``, cnum 16) runs the shipped weights when
-they are installed: trained weights matter for speed (a sharp attention softmax yields subnormal floats, see
-``ContextualAttention``); the ``gpu`` config (cnum 48) has random weights. ``--profile`` prints GFLOP per face
-instead (no timing); ``--ops`` the default model's time per operator on one thread; ``--models`` only compares the
-named models (shipped weights, as ``unmask remove --model`` runs them: PyTorch channels-last) at 128² and 256²,
-with their parameter count and weight file size. The load average is printed: other processes on a shared machine
-slow every figure.
+inpaint, paste back) on a 1024² and a 4000x3000 photo with a synthetic surgical mask, for Telea, DeepFill in both
+backends and the default model when it is another one. The ``cpu`` config (``configs/train/deepfill_cpu.yaml``,
+cnum 16) runs the shipped weights when they are installed: trained weights matter for speed (a sharp attention
+softmax yields subnormal floats, see ``ContextualAttention``); the ``gpu`` config (cnum 48) has random weights.
+``--profile`` prints GFLOP per face instead (no timing); ``--ops`` the default model's time per operator on one
+thread; ``--models`` only compares the named models (shipped weights, as ``unmask remove --model`` runs them:
+PyTorch channels-last) at 128² and 256², with their parameter count and weight file size. The load average is
+printed: other processes on a shared machine slow every figure.
 """
 
 from __future__ import annotations
@@ -195,8 +195,10 @@ def main() -> None:
         models = {"telea": ("telea", "torch")}
         if "cpu" in exported:
             label = config_source("cpu")[0]
-            models[f"{label} PyTorch channels-last"] = (default_model(), "torch")
+            models[f"{label} PyTorch channels-last"] = ("deepfill", "torch")
             models[f"{label} ONNX Runtime"] = (str(exported["cpu"]), "onnxruntime")
+        if default_model() not in ("deepfill", "telea"):
+            models[f"{default_model()} (the default) PyTorch channels-last"] = (default_model(), "torch")
         pipeline_times(models, args.repeats)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
