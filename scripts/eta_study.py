@@ -74,7 +74,7 @@ def main() -> None:
     for eta in etas:
         run = train_eta(args.config, eta, args.runs / f"eta_{eta:g}", args)
         label, model = load_run_generator(run)
-        models[eta] = (f"eta={eta:g} {label}", model)
+        models[eta] = (label, model)  # e.g. "eta_5@1000": short enough for the grid titles
     settings = {"config": args.config, "steps": args.steps, "size": args.size, "batch_size": args.batch_size,
                 "limit": args.limit, "data": args.data, "occlusion": "bar"}
     results = evaluate(list(models.values()), load_eval_set(args.data, "test", args.limit), ["bar"], size=args.size,
