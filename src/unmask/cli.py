@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     rem.add_argument("inputs", nargs="+", help="image files or folders")
     rem.add_argument("-o", "--output", required=True, help="output folder (inputs are never overwritten)")
     rem.add_argument("--mask", default="auto", help="'auto' (find masks and eye bars) or a mask image, white = hole")
-    rem.add_argument("--model", default=None, help="a model name (default: deepfill when its weights ship)")
+    rem.add_argument("--model", default=None, help="a model name (default: pconv when its weights ship)")
     rem.add_argument("--save-mask", action="store_true", help="also write <name>.mask.png of what was filled")
     rem.add_argument("--reference", default=None, metavar="PHOTO",
                      help="a second, unmasked photo of the same person: the largest face is filled from it "

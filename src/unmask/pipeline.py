@@ -20,8 +20,8 @@ from unmask.io import as_rgb_uint8, image_to_tensor, mask_to_tensor, tensor_to_i
 from unmask.models.backends import load_model
 from unmask.models.pretrained import load_pretrained, shipped_models
 
-DEFAULT_MODEL = "deepfill"
-FALLBACK_MODEL = "telea"  # used until trained DeepFill weights are shipped
+DEFAULT_MODEL = "pconv"  # the best shipped model on face masks and eye bars (docs/MODELS.md)
+FALLBACK_MODEL = "telea"  # used when no trained weights are installed
 CLASSICAL_SIZE = 256  # crop size for models without shipped weights (classical baselines)
 REFERENCE_MODEL = "reference_guided"  # fills a face from a second photo of the person (docs/REFERENCE.md)
 
@@ -100,7 +100,7 @@ def _match_colour(result: np.ndarray, original: np.ndarray, hole: np.ndarray) ->
 
 
 def default_model() -> str:
-    """The shipped DeepFill model when its weights are installed, else the best-tested classical fill."""
+    """The shipped default model (partial-convolution U-Net) when its weights are installed, else Telea."""
     return DEFAULT_MODEL if DEFAULT_MODEL in shipped_models() else FALLBACK_MODEL
 
 
