@@ -2,7 +2,8 @@
 
     python benchmarks/recipe_terms.py --data prepared/all256 --faces 8 --steps 2
 
-Builds each ``configs/train/<recipe>_cpu.yaml`` module (its widths, size, VGG path), draws ``--faces`` training faces
+Builds each ``configs/train/<recipe>_cpu.yaml`` module (its widths and size; the VGG terms from ``--vgg``, which the
+CPU configs themselves leave out; ``--vgg ''`` drops them), draws ``--faces`` training faces
 with the DataModule's occlusions (seed 0), prints each generator-loss term raw and weighted, then times ``--steps``
 plain-PyTorch G + D steps on that batch (Adam; no Lightning overhead).
 """
@@ -30,9 +31,11 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=8)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--recipes", default="pconv,dmfn,hog")
+    parser.add_argument("--vgg", default="../shared/weights/vgg16_imagenet_keras/vgg16_features_fp16.pth")
     args = parser.parse_args()
     for recipe in args.recipes.split(","):
         config = load_config(f"configs/train/{recipe}_cpu.yaml", {"data.data_dir": args.data})
+        config["model"]["vgg_path"] = args.vgg or None
         torch.manual_seed(0)
         data = FaceDataModule(**{**config["data"], "num_workers": 0})
         data.setup()

@@ -23,6 +23,7 @@ from unmask.eval.buckets import BUCKET_LABELS
 
 SAME = ("data", "split", "size", "seed", "limit")  # settings that fix the faces and the holes
 HIGHER_IS_BETTER = {"psnr", "psnr_hole", "ssim", "ssim_hole"}
+DIGITS = {"ssim": 3, "gmsd": 3, "vgg_perceptual": 3, "fd_vgg16": 0}  # decimals per metric (others: 2)
 
 
 def load_summaries(folders: list[Path]) -> tuple[dict, dict[tuple[str, str], dict], list[dict]]:
@@ -60,8 +61,8 @@ def table(rows: dict[tuple[str, str], dict], metrics: list[str]) -> str:
             if row is None:
                 cells.append("—")
                 continue
-            text = " / ".join("n/a" if row[m] is None else f"{row[m]:.3f}" if "ssim" in m or "gmsd" in m
-                              else f"{row[m]:.2f}" for m in metrics)
+            text = " / ".join("n/a" if row[m] is None else f"{row[m]:.{DIGITS.get(m.removesuffix('_hole'), 2)}f}"
+                              for m in metrics)
             cells.append(f"**{text}**" if row[first] == best else text)
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
