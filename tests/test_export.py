@@ -137,3 +137,16 @@ def test_reference_guided_model_exports_with_four_inputs(tmp_path, capsys):
     output = onnx_model(image, mask, image.flip(-1), torch.ones_like(mask))
     assert output.shape == image.shape
     assert torch.equal(output * (1 - mask), image * (1 - mask))
+
+
+def test_hog_model_exports_without_nan_on_flat_regions(tmp_path, capsys):
+    path = tmp_path / "hog.onnx"
+    code = main(["export", "--model", "hog", "--arg", "nf=4", "--arg", "blocks=2", "--arg", "in_size=64",
+                 "-o", str(path)])
+    assert code == 0 and "ok" in capsys.readouterr().out
+    image, mask = torch.zeros(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)
+    image[..., :, 32:] = 0.5  # flat halves: all-zero HOG blocks, which made 0 / 0 in ONNX Runtime
+    mask[..., 16:48, 16:48] = 1
+    output = OnnxInpainter(path)(image, mask)
+    assert torch.isfinite(output).all()
+    assert torch.equal(output * (1 - mask), image * (1 - mask))

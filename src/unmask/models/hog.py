@@ -90,11 +90,20 @@ def normalize_blocks(histograms: torch.Tensor, block: int = 2, method: BlockNorm
         return (blocks / (blocks.abs().sum(1, keepdim=True) + eps)).clamp_min(0).sqrt()
     if method not in ("L2", "L2-Hys"):
         raise ValueError(f"unknown block norm {method!r}; use L1, L1-sqrt, L2 or L2-Hys")
-    out = blocks / (blocks.square().sum(1, keepdim=True) + eps**2).sqrt()
+    out = blocks / _l2_norm(blocks, eps)
     if method == "L2-Hys":
         out = out.clamp_max(0.2)
-        out = out / (out.square().sum(1, keepdim=True) + eps**2).sqrt()
+        out = out / _l2_norm(out, eps)
     return out
+
+
+def _l2_norm(blocks: torch.Tensor, eps: float) -> torch.Tensor:
+    """``sqrt(sum(x²) + eps²)`` over dim 1, written as ``eps * sqrt(sum(x²) / eps² + 1)``.
+
+    The same value, but without adding a constant as small as eps²: the ONNX exporter's optimiser drops additions of
+    constants below about 1e-7, and an all-zero block (a flat region) then gives 0 / 0 = NaN in ONNX Runtime.
+    """
+    return (blocks.square().sum(1, keepdim=True) * (1.0 / eps**2) + 1.0).sqrt() * eps
 
 
 class HOG(nn.Module):
