@@ -62,6 +62,16 @@ def face_batch(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return image, mask
 
 
+def face_milliseconds(model, repeats: int) -> list[float]:
+    """Median milliseconds of ``model(image, mask)`` on one face at 128² and at 256² (inference mode)."""
+    cells = []
+    for size in (128, 256):
+        image, mask = face_batch(size)
+        with torch.inference_mode():
+            cells.append(1000 * median_seconds(lambda i=image, k=mask: model(i, k), repeats))
+    return cells
+
+
 def generator_kwargs(config: str) -> dict:
     """The generator's kwargs in a training config."""
     return yaml.safe_load(Path(config).read_text())["model"]["generator"]["kwargs"]
@@ -89,14 +99,9 @@ def latency_table(configs: list[str], repeats: int, folder: Path) -> dict[str, P
         rows = {"PyTorch": model, "PyTorch channels-last": channels_last, "ONNX Runtime": OnnxInpainter(exported[name]),
                 "ONNX Runtime int8": OnnxInpainter(int8)}
         for backend, runner in rows.items():
-            cells = []
-            for size in (128, 256):
-                image, mask = face_batch(size)
-                with torch.inference_mode():
-                    cells.append(1000 * median_seconds(lambda r=runner, i=image, k=mask: r(i, k), repeats))
+            cells = face_milliseconds(runner, repeats)
             print(f"{label + ' ' + backend:46s} {cells[0]:9.1f} {cells[1]:9.1f}")
-    telea = create_model("telea")
-    cells = [1000 * median_seconds(lambda s=size: telea(*face_batch(s)), repeats) for size in (128, 256)]
+    cells = face_milliseconds(create_model("telea"), repeats)
     print(f"{'telea':46s} {cells[0]:9.1f} {cells[1]:9.1f}")
     return exported
 
@@ -108,11 +113,7 @@ def model_table(names: list[str], repeats: int) -> None:
         model = load_model(name)
         params = sum(parameter.numel() for parameter in model.parameters())
         size_mb = (WEIGHTS_DIR / card(name)["file"]).stat().st_size / 1e6 if name in shipped_models() else 0.0
-        cells = []
-        for size in (128, 256):
-            image, mask = face_batch(size)
-            with torch.inference_mode():
-                cells.append(1000 * median_seconds(lambda m=model, i=image, k=mask: m(i, k), repeats))
+        cells = face_milliseconds(model, repeats)
         print(f"{name:12s} {params:10,d} {size_mb:8.2f} {cells[0]:9.1f} {cells[1]:9.1f}")
 
 

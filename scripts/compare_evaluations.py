@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -70,22 +71,20 @@ def table(rows: dict[tuple[str, str], dict], metrics: list[str]) -> str:
 
 def bucket_table(images: list[dict], kinds: list[str]) -> str:
     """Markdown: models down, (hole-ratio bucket, N/B) across, mean L1 in the hole (%) and the image count below."""
-    images = [row for row in images if row["kind"] in kinds]
-    models = list(dict.fromkeys(row["model"] for row in images))
-    columns = [(label, border) for label in BUCKET_LABELS for border in (False, True)
-               if any(row["bucket"] == label and row["border"] == border for row in images)]
+    groups: dict[tuple[str, str, bool], list[float]] = defaultdict(list)
+    for row in images:
+        if row["kind"] in kinds:
+            groups[(row["model"], row["bucket"], row["border"])].append(row["l1_hole"])
+    models = list(dict.fromkeys(model for model, _, _ in groups))
+    present = {(label, border) for _, label, border in groups}
+    columns = [(label, border) for label in BUCKET_LABELS for border in (False, True) if (label, border) in present]
     lines = ["| model | " + " | ".join(f"{label} {'B' if border else 'N'}" for label, border in columns) + " |",
              "|---|" + "---|" * len(columns)]
     for model in models:
-        cells = []
-        for label, border in columns:
-            values = [row["l1_hole"] for row in images
-                      if row["model"] == model and row["bucket"] == label and row["border"] == border]
-            cells.append(f"{np.mean(values):.2f}" if values else "—")
+        keys = [(model, label, border) for label, border in columns]
+        cells = [f"{np.mean(groups[key]):.2f}" if key in groups else "—" for key in keys]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    first = models[0] if models else None
-    counts = [sum(1 for row in images if row["model"] == first and row["bucket"] == label and row["border"] == border)
-              for label, border in columns]
+    counts = [len(groups.get((models[0], label, border), [])) for label, border in columns] if models else []
     lines.append("| images | " + " | ".join(str(count) for count in counts) + " |")
     return "\n".join(lines) + "\n"
 

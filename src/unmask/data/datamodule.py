@@ -68,8 +68,9 @@ class FaceDataModule(L.LightningDataModule):
     """Lightning DataModule over a folder written by ``unmask prepare``.
 
     Train/val/test come from the manifest's ``split`` column; photos already wearing a real mask are left out.
-    ``cache_crops`` (default on) decodes each split's crops once into ``<data_dir>/cache`` (about 49 KB a crop at
-    128², 197 KB at 256²) and reads them memory-mapped from then on.
+    ``cache_crops`` (default on) decodes the train and validation crops once into ``<data_dir>/cache`` (about 49 KB
+    a crop at 128², 197 KB at 256²) and reads them memory-mapped from then on; training never reads the test split,
+    so its crops are decoded from their files when asked for.
     """
 
     def __init__(self, data_dir: str, size: int = 128, batch_size: int = 16, num_workers: int = 2,
@@ -88,7 +89,7 @@ class FaceDataModule(L.LightningDataModule):
             self.splits[split] = OccludedFaces(
                 manifest.select(split=split, exclude_sets=exclude), hp.size, hp.weights,
                 base_seed=None if split == "train" else hp.seed, hole_folder=hp.hole_folder,
-                cache_crops=hp.cache_crops,
+                cache_crops=hp.cache_crops and split != "test",
             )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:

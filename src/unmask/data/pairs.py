@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from unmask.data.crop_cache import decode_crop
 from unmask.data.datamodule import FaceDataModule, sample_seed
 from unmask.data.manifest import Manifest, face_from_landmarks, read_manifest
 from unmask.errors import UnmaskError
@@ -43,15 +43,8 @@ def identity_pairs(manifest: Manifest) -> list[tuple[int, list[int]]]:
 
 def load_crop(manifest: Manifest, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Row ``index``'s crop as RGB uint8 (size, size, 3) and its (68, 2) landmarks scaled to ``size``."""
-    bgr = cv2.imread(str(manifest.image_path(index)), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise UnmaskError(f"{manifest.image_path(index)}: unreadable crop")
-    image = np.ascontiguousarray(bgr[:, :, ::-1])
-    landmarks = manifest.landmarks[index].astype(np.float64)
-    if image.shape[0] != size:
-        landmarks = landmarks * (size / image.shape[0])
-        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-    return image, landmarks
+    image, scale = decode_crop(manifest.image_path(index), size)
+    return image, manifest.landmarks[index].astype(np.float64) * scale
 
 
 class ReferencePairs(Dataset):
