@@ -123,6 +123,26 @@ def test_generator_contract(one_thread):
         model(image[..., :62], mask[..., :62], reference[..., :62], validity[..., :62])
 
 
+def test_a_prior_is_the_frozen_coarse_stage_and_the_untrained_output(one_thread):
+    prior = {"name": "pconv", "kwargs": {"width": 0.125, "in_size": SIZE}}
+    model = create_model("reference_guided", cnum=8, in_size=SIZE, prior=prior).train()
+    assert not model.prior.training and not any(p.requires_grad for p in model.prior.parameters())
+    image, reference = torch.rand(2, 3, SIZE, SIZE), torch.rand(2, 3, SIZE, SIZE)
+    mask = torch.zeros(2, 1, SIZE, SIZE)
+    mask[:, :, 20:44, 16:48] = 1
+    no_reference = torch.zeros(2, 1, SIZE, SIZE)
+    with torch.no_grad():
+        fill = model.prior(image, mask)
+        assert torch.allclose(model.eval()(image, mask, reference, no_reference), fill, atol=1e-6)
+        gate_open = model(image, mask, reference, torch.ones_like(mask))
+    expected = mask * (0.1 * reference + 0.9 * fill) + (1 - mask) * image
+    assert torch.allclose(gate_open, expected, atol=2e-3)  # the reference gate starts at about 0.1
+    model.train()
+    _, refined = model.forward_train(image, mask, reference, torch.ones_like(mask))
+    masked_l1(refined, image, mask, 6.0, 1.0).backward()
+    assert model.refine[-1].weight.grad.abs().sum() > 0 and model.prior.encoder[0].conv.weight.grad is None
+
+
 @pytest.fixture(scope="module")
 def pairs_folder(tmp_path_factory, astronaut, face):
     """A prepared folder: two people with two photos each in train, one such person in val and in test."""

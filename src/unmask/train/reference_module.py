@@ -18,12 +18,13 @@ import numpy as np
 import torch
 
 from unmask.data.pairs import PairDataModule
+from unmask.errors import UnmaskError
 from unmask.eval.metrics import psnr
 from unmask.io import mask_to_image, tensor_to_image
 from unmask.losses import VGG16Features, hinge_d_loss, hinge_g_loss, masked_l1, perceptual_loss
 from unmask.models import create_model
 from unmask.models.discriminators import SNPatchGAN
-from unmask.train.base import EMAGeneratorModule
+from unmask.train.base import EMAGeneratorModule, starting_weights
 from unmask.train.callbacks import SampleGrid
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -34,16 +35,21 @@ class ReferenceGAN(EMAGeneratorModule):
 
     ``generator``: ``{name, kwargs}`` for :func:`create_model` (a model with ``needs_reference``);
     ``discriminator``: SNPatchGAN kwargs; ``losses``: weights of ``l1, hole, valid, adv, perceptual``;
-    ``optim``: ``lr_g, lr_d, betas, d_every, lr_decay_steps``.
+    ``optim``: ``lr_g, lr_d, betas, d_every, lr_decay_steps``; ``prior_from``: the ``.safetensors`` weights of the
+    generator's frozen prior (``generator.kwargs.prior``, e.g. the shipped PConv U-Net), loaded into a new run.
     """
 
     def __init__(self, generator: dict[str, Any], discriminator: dict[str, Any] | None = None,
                  losses: dict[str, float] | None = None, optim: dict[str, Any] | None = None,
-                 vgg_path: str | None = None, ema_decay: float = 0.999) -> None:
+                 vgg_path: str | None = None, ema_decay: float = 0.999, prior_from: str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = create_model(generator["name"], **generator.get("kwargs", {}))
+        if prior_from:
+            if self.generator.prior is None:
+                raise UnmaskError("model.prior_from needs a generator with a prior (generator.kwargs.prior)")
+            self.generator.prior.load_state_dict(starting_weights(prior_from, "the prior"))
         self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
         self.discriminator = SNPatchGAN(**(discriminator or {}))
         self.weights = {"l1": 1.0, "hole": 6.0, "valid": 1.0, "adv": 0.1, "perceptual": 0.05, **(losses or {})}
