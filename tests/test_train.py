@@ -1,7 +1,8 @@
 import torch
 import yaml
 
-from unmask.data.datamodule import FaceDataModule
+from unmask.data.datamodule import FaceDataModule, OccludedFaces
+from unmask.data.manifest import read_manifest
 from unmask.train.run import load_config, train
 
 SIZE = 64
@@ -15,6 +16,25 @@ def test_datamodule_yields_occluded_faces(tiny_prepared):
     assert set(mask.unique().tolist()) <= {0.0, 1.0} and mask.sum() > 0
     first, again = data.splits["val"][0], data.splits["val"][0]
     assert torch.equal(first[1], again[1]) and first[2] == again[2]  # fixed occlusion for validation
+
+
+def test_training_items_are_mirrored_half_the_time_with_their_holes(tiny_prepared):
+    manifest = read_manifest(tiny_prepared).select(split="train")
+    plain, flipped = OccludedFaces(manifest, SIZE, base_seed=5), OccludedFaces(manifest, SIZE, base_seed=5, flip=True)
+    mirrored = 0
+    for index in range(len(manifest)):
+        image, mask, kind = plain[index]
+        other_image, other_mask, other_kind = flipped[index]
+        assert kind == other_kind
+        if torch.equal(other_image, image):
+            assert torch.equal(other_mask, mask)
+        else:
+            assert torch.equal(other_image, image.flip(-1)) and torch.equal(other_mask, mask.flip(-1))
+            mirrored += 1
+    assert 0 < mirrored < len(manifest)
+    data = FaceDataModule(str(tiny_prepared), size=SIZE, batch_size=2, num_workers=0)
+    data.setup()
+    assert data.splits["train"].flip and not data.splits["val"].flip and not data.splits["test"].flip
 
 
 def test_two_steps_checkpoint_and_resume(tiny_prepared, tmp_path):

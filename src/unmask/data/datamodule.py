@@ -33,16 +33,19 @@ class OccludedFaces(Dataset):
     Item: ``(image (3,S,S) float [0,1], mask (1,S,S) float 1 = hole, kind str)``, where ``image`` is the clean
     crop (the target); the model input is ``image * (1 - mask)``. With ``base_seed=None`` every call draws a new
     occlusion (training); otherwise the occlusion is fixed per index (validation, test). With ``cache_crops`` the
-    crops are decoded once into a memory-mapped array (``unmask.data.crop_cache``) instead of on every read.
+    crops are decoded once into a memory-mapped array (``unmask.data.crop_cache``) instead of on every read. With
+    ``flip`` half the items are mirrored left-right, the occlusion with them (it is drawn on the unmirrored face, so
+    placement from the landmarks is unchanged).
     """
 
     def __init__(self, manifest: Manifest, size: int, weights: dict[str, float] | None = None,
                  base_seed: int | None = None, hole_folder: str | Path | None = None,
-                 cache_crops: bool = False) -> None:
+                 cache_crops: bool = False, flip: bool = False) -> None:
         self.manifest = manifest
         self.size = size
         self.mixture = OcclusionMixture(weights or DEFAULT_WEIGHTS, hole_folder=hole_folder)
         self.base_seed = base_seed
+        self.flip = flip
         self.cache = CropCache(manifest, size) if cache_crops else None
 
     def __len__(self) -> int:
@@ -59,6 +62,8 @@ class OccludedFaces(Dataset):
         else:
             rng = np.random.default_rng(sample_seed(self.base_seed, index))
         _, mask, kind = self.mixture(image, face_from_landmarks(landmarks), rng)
+        if self.flip and rng.random() < 0.5:
+            image, mask = image[:, ::-1], mask[:, ::-1]
         image_tensor = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
         mask_tensor = torch.from_numpy(mask.astype(np.float32))[None]
         return image_tensor, mask_tensor, kind
@@ -70,12 +75,15 @@ class FaceDataModule(L.LightningDataModule):
     Train/val/test come from the manifest's ``split`` column; photos already wearing a real mask are left out.
     ``cache_crops`` (default on) decodes the train and validation crops once into ``<data_dir>/cache`` (about 49 KB
     a crop at 128², 197 KB at 256²) and reads them memory-mapped from then on; training never reads the test split,
-    so its crops are decoded from their files when asked for.
+    so its crops are decoded from their files when asked for. ``flip`` (default on) mirrors half the training
+    items left-right: round 1 of the PConv U-Net ran without it and its validation PSNR stopped rising after about
+    five passes over the 8,355 training faces.
     """
 
     def __init__(self, data_dir: str, size: int = 128, batch_size: int = 16, num_workers: int = 2,
                  weights: dict[str, float] | None = None, exclude_sets: list[str] | None = None,
-                 hole_folder: str | None = None, seed: int = 0, cache_crops: bool = True) -> None:
+                 hole_folder: str | None = None, seed: int = 0, cache_crops: bool = True,
+                 flip: bool = True) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.splits: dict[str, OccludedFaces] = {}
@@ -89,7 +97,7 @@ class FaceDataModule(L.LightningDataModule):
             self.splits[split] = OccludedFaces(
                 manifest.select(split=split, exclude_sets=exclude), hp.size, hp.weights,
                 base_seed=None if split == "train" else hp.seed, hole_folder=hp.hole_folder,
-                cache_crops=hp.cache_crops and split != "test",
+                cache_crops=hp.cache_crops and split != "test", flip=hp.flip and split == "train",
             )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
