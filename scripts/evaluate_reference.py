@@ -29,17 +29,15 @@ import shlex
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn as nn
 
 from unmask.data.datamodule import sample_seed
 from unmask.data.manifest import face_from_landmarks, read_manifest
-from unmask.data.pairs import FACE_MASK_WEIGHTS, PAIR_SETS, identity_pairs, load_crop
+from unmask.data.pairs import FACE_MASK_WEIGHTS, PAIR_SETS, identity_pairs, load_crop, target_landmarks
 from unmask.eval.identity import FaceNetIdentity
 from unmask.eval.metrics import VGGFeatures, psnr, ssim, vgg_perceptual
-from unmask.face import detect_faces
 from unmask.face.reference import warp_reference
 from unmask.io import image_to_tensor, mask_to_tensor, save_image, tensor_to_image
 from unmask.models import create_model
@@ -48,7 +46,6 @@ from unmask.occlusion import OcclusionMixture
 from unmask.train.run import load_run
 from unmask.viz import image_grid
 
-DETECT_SIZE = 256  # masked crops are detected at this size, as prepared crops were
 TABLE_START, TABLE_END = "<!-- reference-table:start -->", "<!-- reference-table:end -->"
 
 
@@ -59,16 +56,6 @@ def run_generator(run: Path) -> tuple[str, nn.Module]:
     model = create_model(generator["name"], **generator.get("kwargs", {}))
     model.load_state_dict(ema)
     return f"{run.name}@{step}", model.eval()
-
-
-def target_landmarks(masked: np.ndarray, stored: np.ndarray, mode: str) -> tuple[np.ndarray, bool]:
-    """Landmarks of the masked crop (S, S, 3): detected (as the pipeline does) or stored; and whether detected."""
-    if mode == "detect":
-        size = masked.shape[0]
-        faces = detect_faces(cv2.resize(masked, (DETECT_SIZE, DETECT_SIZE), interpolation=cv2.INTER_LINEAR))
-        if faces:
-            return faces[0].landmarks * (size / DETECT_SIZE), True
-    return stored, False
 
 
 def make_samples(data: str, split: str, limit: int, size: int, kinds: list[str], landmarks: str, seed: int):

@@ -4,8 +4,8 @@ import torch
 import torch.nn as nn
 import yaml
 
-from unmask.data.manifest import write_manifest
-from unmask.data.pairs import PairDataModule
+from unmask.data.manifest import face_from_landmarks, write_manifest
+from unmask.data.pairs import PairDataModule, ReferencePairs, target_landmarks
 from unmask.errors import UnmaskError
 from unmask.eval.metrics import psnr
 from unmask.face import align_face, detect_faces, transform_face, unwarp
@@ -172,6 +172,18 @@ def test_pairs_are_two_photos_of_one_person(pairs_folder):
     assert not torch.equal(image, reference)
     first, again = data.splits["val"][0], data.splits["val"][0]
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))  # fixed pairs for validation
+
+
+def test_training_pairs_warp_with_the_landmarks_found_on_the_masked_face(crop):
+    image, stored = crop
+    masked, _ = occlude(image, "surgical", np.random.default_rng(1), face=face_from_landmarks(stored))
+    seen, found = target_landmarks(masked, stored, "detect")
+    assert found and not np.allclose(seen, stored)
+    assert np.abs(seen - stored).mean() < 0.05 * image.shape[0]  # near the truth, but guessed under the mask
+    kept, found = target_landmarks(masked, stored, "stored")
+    assert kept is stored and not found
+    with pytest.raises(UnmaskError, match="landmarks must be one of"):
+        ReferencePairs(None, SIZE, landmarks="true")
 
 
 def test_reference_recipe_trains_and_ships_like_every_run(pairs_folder, tmp_path, one_thread):
