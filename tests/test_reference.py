@@ -24,6 +24,7 @@ from unmask.losses import masked_l1
 from unmask.models import create_model
 from unmask.occlusion import occlude
 from unmask.pipeline import ReferenceWarning, Unmasker
+from unmask.train.reference_module import ReferenceGAN
 from unmask.train.run import load_config, load_run, train
 
 SIZE = 64
@@ -201,6 +202,17 @@ def test_reference_recipe_trains_and_ships_like_every_run(pairs_folder, tmp_path
     model = create_model(config_back["model"]["generator"]["name"], **config_back["model"]["generator"]["kwargs"])
     model.load_state_dict(ema)
     assert list((run / "samples").glob("step_*.png"))
+
+
+def test_without_an_adversarial_weight_the_discriminator_is_not_run(one_thread):
+    module = ReferenceGAN(generator={"name": "reference_guided", "kwargs": {"cnum": 4, "in_size": SIZE}},
+                          losses={"adv": 0.0})
+    module.discriminator.forward = None  # calling it would raise
+    mask = torch.zeros(1, 1, SIZE, SIZE)
+    mask[..., 20:40, 20:40] = 1
+    batch = (torch.rand(1, 3, SIZE, SIZE), mask, torch.rand(1, 3, SIZE, SIZE), torch.ones_like(mask))
+    total, terms, _ = module.generator_loss(batch)
+    assert set(terms) == {"l1_coarse", "l1_refined"} and total > 0
 
 
 def test_pipeline_refuses_a_reference_without_trained_weights(astronaut):

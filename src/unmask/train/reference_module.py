@@ -72,9 +72,11 @@ class ReferenceGAN(EMAGeneratorModule):
         coarse, refined = self.generator.forward_train(image, mask, reference, validity)
         composite = refined * mask + image * (1 - mask)
         terms = {"l1_coarse": masked_l1(coarse, image, mask, w["hole"], w["valid"]),
-                 "l1_refined": masked_l1(refined, image, mask, w["hole"], w["valid"]),
-                 "adv": hinge_g_loss(self.discriminator(composite, mask))}
-        total = w["l1"] * (terms["l1_coarse"] + terms["l1_refined"]) + w["adv"] * terms["adv"]
+                 "l1_refined": masked_l1(refined, image, mask, w["hole"], w["valid"])}
+        total = w["l1"] * (terms["l1_coarse"] + terms["l1_refined"])
+        if w["adv"] > 0:
+            terms["adv"] = hinge_g_loss(self.discriminator(composite, mask))
+            total = total + w["adv"] * terms["adv"]
         if self.vgg is not None:
             terms["perceptual"] = perceptual_loss(self.vgg(composite), self.vgg(image))
             total = total + w["perceptual"] * terms["perceptual"]
