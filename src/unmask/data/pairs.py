@@ -55,8 +55,8 @@ def target_landmarks(masked: np.ndarray, stored: np.ndarray, mode: str) -> tuple
     """Landmarks of a masked crop (S, S, 3) and whether they were detected.
 
     ``detect``: found by :func:`detect_faces` on the masked crop, as the pipeline finds them on a masked photo (the
-    points under the mask are FaceMesh's guesses); the stored ones when no face is found. ``stored``: the stored
-    landmarks of the clean photo.
+    points under the mask are FaceMesh's guesses); the stored ones when no face is found. Any other mode (the
+    evaluation's ``stored``, the dataset's ``jitter``): the stored landmarks of the clean photo.
     """
     if mode == "detect":
         size = masked.shape[0]
