@@ -34,8 +34,7 @@ ACTIVATION = "lrelu"
 IN_CHANNELS = 9  # image (3) + mask + reference (3) + validity + ones
 # With a prior, the reference gate starts at sigmoid(-2.2) = 0.1: a 10 % blend of the warped reference into the
 # prior's fill, which already scores better than the fill alone (+0.12 dB on the validation pairs with their stored
-# landmarks) and is
-# open enough for the gate to learn; a nearly closed gate (sigmoid(-5)) barely moved in 1,000 steps.
+# landmarks) and is open enough for the gate to learn; a nearly closed gate (sigmoid(-5)) barely moved in 1,000 steps.
 INITIAL_GATE_BIAS = -2.2
 
 
