@@ -6,8 +6,9 @@
 
 Test pairs: every test-split crop of the identity sets (``faces``, ``faces_hq``; the split is identity-disjoint)
 with another photo of the same person as the reference, both fixed per index. The target gets a synthetic face
-mask (fixed per index). Its landmarks come from ``detect_faces`` on the masked crop, as in the pipeline
-(``--landmarks stored`` uses the clean-photo landmarks of the manifest instead). Methods:
+mask (fixed per index). Its landmarks are found, as in the pipeline, on the masked crop filled without the reference
+(by the guided model's frozen prior, else the default model); ``--landmarks detect`` finds them on the masked crop
+itself, ``--landmarks stored`` uses the clean-photo landmarks of the manifest. Methods:
 
 - ``<run>@<step>`` (or ``reference_guided`` with ``--shipped``): the reference-guided generator;
 - ``paste``: the warped, colour-matched reference pasted where it is valid, Telea elsewhere (no learning);
@@ -35,7 +36,7 @@ import torch.nn as nn
 
 from unmask.data.datamodule import sample_seed
 from unmask.data.manifest import face_from_landmarks, read_manifest
-from unmask.data.pairs import FACE_MASK_WEIGHTS, PAIR_SETS, identity_pairs, load_crop, target_landmarks
+from unmask.data.pairs import FACE_MASK_WEIGHTS, PAIR_SETS, fill_crop, identity_pairs, load_crop, target_landmarks
 from unmask.eval.identity import FaceNetIdentity
 from unmask.eval.metrics import VGGFeatures, psnr, ssim, vgg_perceptual
 from unmask.face.reference import warp_reference
@@ -43,6 +44,7 @@ from unmask.io import image_to_tensor, mask_to_tensor, save_image, tensor_to_ima
 from unmask.models import create_model
 from unmask.models.pretrained import load_pretrained
 from unmask.occlusion import OcclusionMixture
+from unmask.pipeline import default_model
 from unmask.train.run import load_run
 from unmask.viz import image_grid
 
@@ -58,8 +60,10 @@ def run_generator(run: Path) -> tuple[str, nn.Module]:
     return f"{run.name}@{step}", model.eval()
 
 
-def make_samples(data: str, split: str, limit: int, size: int, kinds: list[str], landmarks: str, seed: int):
-    """Test pairs as tensors: image, mask, warped reference, validity (each (N, C, S, S)) and a detection count."""
+def make_samples(data: str, split: str, limit: int, size: int, kinds: list[str], landmarks: str, seed: int,
+                 filler: nn.Module):
+    """Test pairs as tensors: image, mask, warped reference, validity (each (N, C, S, S)) and a detection count;
+    ``filler`` fills the masked crops for ``landmarks="fill"``."""
     manifest = read_manifest(data).select(split=split, sets=PAIR_SETS)
     pairs = identity_pairs(manifest)[:limit]
     mixture = OcclusionMixture({kind: FACE_MASK_WEIGHTS.get(kind, 1.0) for kind in kinds})
@@ -70,7 +74,8 @@ def make_samples(data: str, split: str, limit: int, size: int, kinds: list[str],
         image, stored = load_crop(manifest, row, size)
         reference, reference_landmarks = load_crop(manifest, references[int(rng.integers(len(references)))], size)
         masked, mask, _ = mixture(image, face_from_landmarks(stored), rng)
-        seen, found = target_landmarks(masked, stored, landmarks)
+        fill = fill_crop(filler, masked, mask) if landmarks == "fill" else None
+        seen, found = target_landmarks(masked, stored, landmarks, fill)
         detected += found
         warped = warp_reference(reference, reference_landmarks, image * (1 - mask[..., None]), seen, mask)
         columns[0].append(image_to_tensor(image))
@@ -152,7 +157,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--size", type=int, default=None, help="crop size (default: the model's in_size)")
     parser.add_argument("--kinds", default="surgical,n95,kn95,cloth")
-    parser.add_argument("--landmarks", choices=["detect", "stored"], default="detect")
+    parser.add_argument("--landmarks", choices=["fill", "detect", "stored"], default="fill",
+                        help="the target's landmarks: found on the fill without reference (as the pipeline does), "
+                             "on the masked crop, or the clean photo's")
     parser.add_argument("--vgg", default=None, help="VGG16 weights for the LPIPS-style distance")
     parser.add_argument("--facenet", default=None, help="FaceNet graph runner script for identity similarity")
     parser.add_argument("--seed", type=int, default=0)
@@ -166,8 +173,10 @@ def main() -> None:
     guided = [run_generator(args.run)] if args.run else [("reference_guided", load_pretrained("reference_guided"))]
     plain = [(name, load_pretrained(name)) for name in args.baseline] + [run_generator(r) for r in args.baseline_run]
     size = args.size or int(guided[0][1].in_size)
+    filler = getattr(guided[0][1], "prior", None)
+    filler = load_pretrained(default_model()) if filler is None else filler
     samples, detected = make_samples(args.data, args.split, args.limit, size, args.kinds.split(","),
-                                     args.landmarks, args.seed)
+                                     args.landmarks, args.seed, filler)
     results = fills(samples, guided, plain)
     table = score(results, samples[0], samples[1], VGGFeatures(args.vgg) if args.vgg else None,
                   FaceNetIdentity(args.facenet) if args.facenet else None)
@@ -175,7 +184,7 @@ def main() -> None:
     command = "python scripts/evaluate_reference.py " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
     found = f" (a face was found on {detected} of {count} masked crops; the others use stored landmarks)."
     note = (f"{args.note} Crops {size}², masks {args.kinds}; target landmarks {args.landmarks}"
-            + (found if args.landmarks == "detect" else "."))
+            + (found if args.landmarks != "stored" else "."))
     text = markdown(table, {label for label, _ in guided} | {"paste"}, count, command, note.strip())
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.md").write_text(text)

@@ -14,6 +14,7 @@ from unmask.face.reference import (
     ReferenceUnusable,
     align_reference,
     check_cover,
+    crop_landmarks,
     match_colour,
     reference_points,
     tps_warp,
@@ -24,7 +25,7 @@ from unmask.losses import masked_l1
 from unmask.models import create_model
 from unmask.occlusion import occlude
 from unmask.pipeline import ReferenceWarning, Unmasker
-from unmask.train.reference_module import ReferenceGAN
+from unmask.train.reference_module import ReferenceGAN, build_reference_run
 from unmask.train.run import load_config, load_run, train
 
 SIZE = 64
@@ -185,6 +186,37 @@ def test_training_pairs_warp_with_the_landmarks_found_on_the_masked_face(crop):
     assert kept is stored and not found
     with pytest.raises(UnmaskError, match="landmarks must be one of"):
         ReferencePairs(None, SIZE, landmarks="true")
+
+
+def test_landmarks_found_on_a_good_fill_are_closer_to_the_truth_than_on_the_masked_face(crop):
+    image, stored = crop
+    masked, _ = occlude(image, "surgical", np.random.default_rng(1), face=face_from_landmarks(stored))
+    guessed, _ = target_landmarks(masked, stored, "detect")
+    on_fill, found = target_landmarks(masked, stored, "fill", fill=image)  # the best possible fill: the truth
+    lower = list(range(3, 14)) + list(range(31, 36)) + list(range(48, 68))
+    assert found
+    assert np.abs(on_fill - stored)[lower].mean() < np.abs(guessed - stored)[lower].mean()
+    with pytest.raises(UnmaskError, match="needs the fill"):
+        target_landmarks(masked, stored, "fill")
+    assert crop_landmarks(np.full((64, 64, 3), 128, np.uint8)) is None
+
+
+def test_training_pairs_can_take_their_landmarks_from_a_fill(pairs_folder):
+    data = PairDataModule(str(pairs_folder), size=SIZE, batch_size=2, num_workers=0, landmarks="fill",
+                          fill_model={"name": "telea"})
+    data.setup()
+    image, mask, reference, validity = next(iter(data.train_dataloader()))
+    assert reference.shape == image.shape and (validity * mask).sum() > 0.3 * mask.sum()
+    with pytest.raises(UnmaskError, match="needs a fill model"):
+        ReferencePairs(None, SIZE, landmarks="fill")
+
+
+def test_a_prior_config_fills_its_training_pairs_with_its_prior(tmp_path):
+    config = load_config("configs/train/reference_cpu_prior.yaml", {"data.num_workers": 0})
+    data, module, _ = build_reference_run(config, tmp_path)
+    prior = config["model"]["generator"]["kwargs"]["prior"]
+    assert config["data"]["landmarks"] == "fill"
+    assert data.hparams.fill_model == {**prior, "weights": config["model"]["prior_from"]}
 
 
 def test_reference_recipe_trains_and_ships_like_every_run(pairs_folder, tmp_path, one_thread):

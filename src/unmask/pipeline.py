@@ -14,7 +14,7 @@ from PIL import Image
 from unmask.errors import UnmaskError
 from unmask.face import AlignedFace, Face, align_face, detect_faces, transform_face, unwarp
 from unmask.face.align import invert_matrix, template_matrix, warp_points
-from unmask.face.reference import ReferenceUnusable, align_reference, check_cover, warp_reference
+from unmask.face.reference import ReferenceUnusable, align_reference, check_cover, crop_landmarks, warp_reference
 from unmask.face.segment import find_occlusions
 from unmask.io import as_rgb_uint8, image_to_tensor, mask_to_tensor, tensor_to_image
 from unmask.models.backends import load_model
@@ -248,11 +248,18 @@ class Unmasker:
         if not hole.any():
             raise ReferenceUnusable("the largest face has no hole to fill")
         source = align_reference(reference, size)
-        warped = warp_reference(source.image, source.landmarks, aligned.image * (1 - hole[..., None]),
-                                transform_face(face, aligned.matrix).landmarks, hole, source.occlusion)
+        image, hole_tensor = image_to_tensor(aligned.image), mask_to_tensor(hole)
+        filler = getattr(model, "prior", None)
+        with torch.inference_mode():  # the landmarks under the hole are found on a fill without the reference
+            fill = (self.model if filler is None else filler)(image, hole_tensor)
+        landmarks = crop_landmarks(tensor_to_image(fill))
+        if landmarks is None:
+            landmarks = transform_face(face, aligned.matrix).landmarks
+        warped = warp_reference(source.image, source.landmarks, aligned.image * (1 - hole[..., None]), landmarks,
+                                hole, source.occlusion)
         check_cover(warped, hole)
         with torch.inference_mode():
-            output = model(image_to_tensor(aligned.image), mask_to_tensor(hole), image_to_tensor(warped.image),
+            output = model(image, hole_tensor, image_to_tensor(warped.image),
                            torch.from_numpy(warped.validity)[None, None])
         box = (0, 0, job.photo.shape[1], job.photo.shape[0])
         return FaceJob(aligned, hole, box), tensor_to_image(output)

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import cv2
 import numpy as np
 import torch
+import torch.nn as nn
 from torch.utils.data import Dataset
 
 from unmask.data.crop_cache import decode_crop
 from unmask.data.datamodule import FaceDataModule, sample_seed
 from unmask.data.manifest import Manifest, face_from_landmarks, read_manifest
 from unmask.errors import UnmaskError
-from unmask.face import detect_faces
-from unmask.face.reference import warp_reference
+from unmask.face.reference import crop_landmarks, warp_reference
+from unmask.models.registry import create_model
 from unmask.occlusion import OcclusionMixture
+from unmask.train.base import starting_weights
 
 FACE_MASK_WEIGHTS = {"surgical": 3.0, "n95": 1.0, "kn95": 1.0, "cloth": 1.5, "gas": 0.5}
 PAIR_SETS = ["faces", "faces_hq"]  # the sets whose manifest rows carry an identity
-DETECT_SIZE = 256  # masked crops are detected at this size, as the prepared crops were
-LANDMARK_MODES = ("detect", "jitter")
+LANDMARK_MODES = ("fill", "detect", "jitter")
 
 
 def identity_pairs(manifest: Manifest) -> list[tuple[int, list[int]]]:
@@ -51,19 +51,39 @@ def load_crop(manifest: Manifest, index: int, size: int) -> tuple[np.ndarray, np
     return image, manifest.landmarks[index].astype(np.float64) * scale
 
 
-def target_landmarks(masked: np.ndarray, stored: np.ndarray, mode: str) -> tuple[np.ndarray, bool]:
+def target_landmarks(masked: np.ndarray, stored: np.ndarray, mode: str,
+                     fill: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
     """Landmarks of a masked crop (S, S, 3) and whether they were detected.
 
-    ``detect``: found by :func:`detect_faces` on the masked crop, as the pipeline finds them on a masked photo (the
-    points under the mask are FaceMesh's guesses); the stored ones when no face is found. Any other mode (the
-    evaluation's ``stored``, the dataset's ``jitter``): the stored landmarks of the clean photo.
+    ``fill``: found on ``fill``, the masked crop filled without the reference, as the pipeline does (see
+    :func:`unmask.face.reference.crop_landmarks`); ``detect``: found on the masked crop itself (the points under the
+    mask are FaceMesh's guesses). The stored ones when no face is found, and for any other mode (the evaluation's
+    ``stored``, the dataset's ``jitter``): the stored landmarks of the clean photo.
     """
-    if mode == "detect":
-        size = masked.shape[0]
-        faces = detect_faces(cv2.resize(masked, (DETECT_SIZE, DETECT_SIZE), interpolation=cv2.INTER_LINEAR))
-        if faces:
-            return faces[0].landmarks * (size / DETECT_SIZE), True
+    if mode in ("fill", "detect"):
+        if mode == "fill" and fill is None:
+            raise UnmaskError("target_landmarks(mode='fill') needs the fill of the masked crop")
+        found = crop_landmarks(fill if mode == "fill" else masked)
+        if found is not None:
+            return found, True
     return stored, False
+
+
+def load_filler(spec: dict) -> nn.Module:
+    """The no-reference model of ``spec`` (``name``, ``kwargs``, ``weights``: a ``.safetensors`` file, for a learned
+    model), in eval mode."""
+    model = create_model(spec["name"], **spec.get("kwargs", {}))
+    if spec.get("weights"):
+        model.load_state_dict(starting_weights(spec["weights"], "the fill model"))
+    return model.requires_grad_(False).eval()
+
+
+def fill_crop(model: nn.Module, masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``model``'s fill of a masked crop: (S, S, 3) uint8 RGB, (S, S) 1 = hole -> (S, S, 3) uint8 RGB."""
+    with torch.inference_mode():
+        image = torch.from_numpy(masked).permute(2, 0, 1)[None].float().div(255.0)
+        output = model(image, torch.from_numpy(mask.astype(np.float32))[None, None])
+    return output[0].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 class ReferencePairs(Dataset):
@@ -71,16 +91,21 @@ class ReferencePairs(Dataset):
 
     Item: ``(image (3,S,S), mask (1,S,S) 1 = hole, reference (3,S,S), validity (1,S,S))``, floats in [0, 1];
     ``image`` is the clean target, ``reference`` the other photo warped onto it and colour-matched on the visible
-    skin. The warp uses the target's landmarks as the pipeline would see them: with ``landmarks="detect"`` detected
-    on the masked crop (see :func:`target_landmarks`); with ``"jitter"``, or when no face is found, the stored ones
-    plus Gaussian noise of ``landmark_jitter`` x S px. With ``base_seed=None`` every call draws a new reference,
-    mask and jitter (training); otherwise they are fixed per index (validation, test).
+    skin. The warp uses the target's landmarks as the pipeline would see them: with ``landmarks="fill"`` found on
+    the fill of ``fill_model`` (a :func:`load_filler` spec, the frozen prior of the reference-guided model), with
+    ``"detect"`` on the masked crop (see :func:`target_landmarks`); with ``"jitter"``, or when no face is found, the
+    stored ones plus Gaussian noise of ``landmark_jitter`` x S px. With ``base_seed=None`` every call draws a new
+    reference, mask and jitter (training); otherwise they are fixed per index (validation, test).
     """
 
     def __init__(self, manifest: Manifest, size: int, weights: dict[str, float] | None = None,
-                 base_seed: int | None = None, landmark_jitter: float = 0.01, landmarks: str = "detect") -> None:
+                 base_seed: int | None = None, landmark_jitter: float = 0.01, landmarks: str = "detect",
+                 fill_model: dict | None = None) -> None:
         if landmarks not in LANDMARK_MODES:
             raise UnmaskError(f"landmarks must be one of {', '.join(LANDMARK_MODES)}, got {landmarks!r}")
+        if landmarks == "fill" and fill_model is None:
+            raise UnmaskError("landmarks: fill needs a fill model (a reference-guided generator with a prior and "
+                              "model.prior_from)")
         self.manifest = manifest
         self.pairs = identity_pairs(manifest)
         self.size = size
@@ -88,6 +113,8 @@ class ReferencePairs(Dataset):
         self.base_seed = base_seed
         self.landmark_jitter = landmark_jitter
         self.landmarks = landmarks
+        self.fill_model = fill_model
+        self._filler: nn.Module | None = None  # built on first use, in the loader process
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -104,7 +131,12 @@ class ReferencePairs(Dataset):
         reference, reference_landmarks = load_crop(self.manifest, references[int(rng.integers(len(references)))],
                                                    self.size)
         masked, mask, _ = self.mixture(image, face_from_landmarks(landmarks), rng)
-        seen, found = target_landmarks(masked, landmarks, self.landmarks)
+        fill = None
+        if self.landmarks == "fill":
+            if self._filler is None:
+                self._filler = load_filler(self.fill_model)
+            fill = fill_crop(self._filler, masked, mask)
+        seen, found = target_landmarks(masked, landmarks, self.landmarks, fill)
         if not found:
             seen = landmarks + rng.normal(0.0, self.landmark_jitter * self.size, landmarks.shape)
         warped = warp_reference(reference, reference_landmarks, image * (1 - mask[..., None]), seen, mask)
@@ -122,7 +154,8 @@ class PairDataModule(FaceDataModule):
 
     def __init__(self, data_dir: str, size: int = 128, batch_size: int = 8, num_workers: int = 2,
                  weights: dict[str, float] | None = None, sets: list[str] | None = None,
-                 landmark_jitter: float = 0.01, landmarks: str = "detect", seed: int = 0) -> None:
+                 landmark_jitter: float = 0.01, landmarks: str = "detect", fill_model: dict | None = None,
+                 seed: int = 0) -> None:
         super(FaceDataModule, self).__init__()  # skips FaceDataModule.__init__: its arguments do not apply
         self.save_hyperparameters()
         self.splits: dict[str, ReferencePairs] = {}
@@ -135,7 +168,7 @@ class PairDataModule(FaceDataModule):
             self.splits[split] = ReferencePairs(
                 manifest.select(split=split, sets=hp.sets or PAIR_SETS), hp.size, hp.weights,
                 base_seed=None if split == "train" else hp.seed, landmark_jitter=hp.landmark_jitter,
-                landmarks=hp.landmarks,
+                landmarks=hp.landmarks, fill_model=hp.fill_model,
             )
         if not len(self.splits["train"]):
             raise UnmaskError(f"{hp.data_dir}: no identity with two source photos in the train split of "

@@ -131,4 +131,8 @@ def build_reference_run(config: dict[str, Any], run_dir: Path) -> tuple[PairData
     """Data, module and sample-grid callback of a ``model.recipe: reference`` config."""
     model = {key: value for key, value in config["model"].items() if key != "recipe"}
     samples = ReferenceSampleGrid(run_dir / "samples", every=int(config.get("sample_every", 500)))
-    return PairDataModule(**config["data"]), ReferenceGAN(**model), samples
+    data = dict(config["data"])
+    prior = model["generator"].get("kwargs", {}).get("prior")
+    if data.get("landmarks") == "fill" and prior and model.get("prior_from"):
+        data["fill_model"] = {**prior, "weights": model["prior_from"]}  # the frozen prior fills for the landmarks
+    return PairDataModule(**data), ReferenceGAN(**model), samples
