@@ -4,7 +4,7 @@
         [--metrics psnr_hole,ssim_hole,gmsd_hole] [--buckets strokes,holes,thick,medium,thin] [-o table.md]
 
 Reads each run's ``results.json`` (written next to its ``results.md``), refuses runs whose faces or holes differ
-(the harness draws the same holes for the same settings), and prints a Markdown table: one row per occlusion
+(the harness draws the same holes for the same settings) and prints a Markdown table: one row per occlusion
 kind, one column per model, the chosen summary metrics joined by " / ". The best value of the first metric in
 each row is in bold. ``--buckets KINDS`` adds the partial-convolution paper's layout (Liu et al. 2018, Table 1):
 L1 in the hole (%) per hole-ratio bucket, split into holes that touch the image border (B) and holes that do not
@@ -30,6 +30,7 @@ DIGITS = {"ssim": 3, "gmsd": 3, "vgg_perceptual": 3, "fd_vgg16": 0}  # decimals 
 def load_summaries(folders: list[Path]) -> tuple[dict, dict[tuple[str, str], dict], list[dict]]:
     """The shared settings, ``{(model, kind): summary row}`` and the per-image rows of every run.
 
+    A model scored again in a later run (e.g. new weights under the same name) replaces the earlier run's scores.
     SystemExit when the runs scored different faces or holes.
     """
     settings, rows, images = None, {}, []
@@ -42,8 +43,10 @@ def load_summaries(folders: list[Path]) -> tuple[dict, dict[tuple[str, str], dic
         if settings is not None and fixed != settings:
             raise SystemExit(f"{folder}: evaluated other faces ({fixed}) than the first run ({settings})")
         settings = fixed
+        rerun = {row["model"] for row in results["summary"]}
+        rows = {key: row for key, row in rows.items() if key[0] not in rerun}
         rows.update({(row["model"], row["kind"]): row for row in results["summary"]})
-        images += results["per_image"]
+        images = [row for row in images if row["model"] not in rerun] + results["per_image"]
     return settings, rows, images
 
 

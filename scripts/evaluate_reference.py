@@ -48,6 +48,8 @@ from unmask.pipeline import default_model
 from unmask.train.run import load_run
 from unmask.viz import image_grid
 
+LOWER_FACE = [*range(2, 15), *range(27, 36), *range(48, 68)]  # iBUG jaw, nose and mouth points
+
 TABLE_START, TABLE_END = "<!-- reference-table:start -->", "<!-- reference-table:end -->"
 
 
@@ -62,13 +64,13 @@ def run_generator(run: Path) -> tuple[str, nn.Module]:
 
 def make_samples(data: str, split: str, limit: int, size: int, kinds: list[str], landmarks: str, seed: int,
                  filler: nn.Module):
-    """Test pairs as tensors: image, mask, warped reference, validity (each (N, C, S, S)) and a detection count;
-    ``filler`` fills the masked crops for ``landmarks="fill"``."""
+    """Test pairs as tensors: image, mask, warped reference, validity (each (N, C, S, S)), and the lower-face
+    landmark errors (px) of the crops where a face was found; ``filler`` fills the masked crops for ``"fill"``."""
     manifest = read_manifest(data).select(split=split, sets=PAIR_SETS)
     pairs = identity_pairs(manifest)[:limit]
     mixture = OcclusionMixture({kind: FACE_MASK_WEIGHTS.get(kind, 1.0) for kind in kinds})
     columns: list[list[torch.Tensor]] = [[], [], [], []]
-    detected = 0
+    errors = []
     for index, (row, references) in enumerate(pairs):
         rng = np.random.default_rng(sample_seed(seed, index))
         image, stored = load_crop(manifest, row, size)
@@ -76,13 +78,14 @@ def make_samples(data: str, split: str, limit: int, size: int, kinds: list[str],
         masked, mask, _ = mixture(image, face_from_landmarks(stored), rng)
         fill = fill_crop(filler, masked, mask) if landmarks == "fill" else None
         seen, found = target_landmarks(masked, stored, landmarks, fill)
-        detected += found
+        if found:
+            errors.append(float(np.linalg.norm(seen[LOWER_FACE] - stored[LOWER_FACE], axis=1).mean()))
         warped = warp_reference(reference, reference_landmarks, image * (1 - mask[..., None]), seen, mask)
         columns[0].append(image_to_tensor(image))
         columns[1].append(mask_to_tensor(mask))
         columns[2].append(image_to_tensor(warped.image))
         columns[3].append(torch.from_numpy(warped.validity)[None, None])
-    return [torch.cat(column) for column in columns], detected
+    return [torch.cat(column) for column in columns], errors
 
 
 def telea(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -175,14 +178,15 @@ def main() -> None:
     size = args.size or int(guided[0][1].in_size)
     filler = getattr(guided[0][1], "prior", None)
     filler = load_pretrained(default_model()) if filler is None else filler
-    samples, detected = make_samples(args.data, args.split, args.limit, size, args.kinds.split(","),
+    samples, errors = make_samples(args.data, args.split, args.limit, size, args.kinds.split(","),
                                      args.landmarks, args.seed, filler)
     results = fills(samples, guided, plain)
     table = score(results, samples[0], samples[1], VGGFeatures(args.vgg) if args.vgg else None,
                   FaceNetIdentity(args.facenet) if args.facenet else None)
     count = len(samples[0])
     command = "python scripts/evaluate_reference.py " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
-    found = f" (a face was found on {detected} of {count} masked crops; the others use stored landmarks)."
+    found = (f" (a face was found on {len(errors)} of {count} masked crops, the others use stored landmarks; mean "
+             f"error of its jaw, nose and mouth landmarks against the clean photo's: {np.mean(errors):.2f} px).")
     note = (f"{args.note} Crops {size}², masks {args.kinds}; target landmarks {args.landmarks}"
             + (found if args.landmarks != "stored" else "."))
     text = markdown(table, {label for label, _ in guided} | {"paste"}, count, command, note.strip())

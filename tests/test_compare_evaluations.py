@@ -44,3 +44,13 @@ def test_runs_over_other_faces_are_refused(tmp_path):
     second = _run_folder(tmp_path / "b", "pconv", [1.0, 3.0], {**SETTINGS, "limit": 100})
     result = _compare(first, second)
     assert result.returncode != 0 and "evaluated other faces" in result.stderr
+
+
+def test_a_model_scored_again_in_a_later_run_replaces_its_earlier_scores(tmp_path):
+    first = _run_folder(tmp_path / "a", "pconv", [4.0, 6.0])
+    again = _run_folder(tmp_path / "b", "pconv", [1.0, 3.0])  # e.g. new weights under the same name
+    result = _compare(first, again, "--buckets", "strokes", "-o", tmp_path / "table.md")
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "table.md").read_text().splitlines()
+    assert "| strokes | **24.00 / 0.500 / 0.200** |" in lines
+    assert "| pconv | 1.00 | 3.00 |" in lines and "| images | 1 | 1 |" in lines

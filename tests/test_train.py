@@ -1,9 +1,11 @@
+import os
+
 import torch
 import yaml
 
 from unmask.data.datamodule import FaceDataModule, OccludedFaces
 from unmask.data.manifest import read_manifest
-from unmask.train.run import load_config, train
+from unmask.train.run import load_config, resolve_resume, train
 
 SIZE = 64
 
@@ -92,3 +94,15 @@ def test_the_ema_generator_follows_batch_norm_statistics():
     assert any("running_mean" in name for name in live)
     for name, value in live.items():
         torch.testing.assert_close(ema[name], value)
+
+
+def test_resume_last_takes_the_newest_last_checkpoint(tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    assert resolve_resume("last", tmp_path) is None
+    (checkpoints / "last.ckpt").write_bytes(b"old")
+    newer = checkpoints / "last-v1.ckpt"  # what Lightning writes in a run folder copied from another run
+    newer.write_bytes(b"new")
+    os.utime(checkpoints / "last.ckpt", (1, 1))
+    assert resolve_resume("last", tmp_path) == str(newer)
+    assert resolve_resume(None, tmp_path) is None

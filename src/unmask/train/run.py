@@ -35,12 +35,16 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> di
 
 
 def resolve_resume(resume: str | None, run_dir: Path) -> str | None:
-    """``last`` -> the run's last checkpoint if any; a path is checked; None starts fresh."""
+    """``last`` -> the run's newest last checkpoint if any; a path is checked; None starts fresh.
+
+    The newest, because Lightning writes ``last-v1.ckpt`` beside a ``last.ckpt`` it did not write itself (a run
+    folder copied from another run and resumed there).
+    """
     if resume is None:
         return None
     if resume == "last":
-        last = run_dir / "checkpoints" / "last.ckpt"
-        return str(last) if last.is_file() else None
+        lasts = sorted((run_dir / "checkpoints").glob("last*.ckpt"), key=lambda path: path.stat().st_mtime)
+        return str(lasts[-1]) if lasts else None
     if not Path(resume).is_file():
         raise UnmaskError(f"{resume}: no such checkpoint")
     return resume
