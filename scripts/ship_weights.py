@@ -20,7 +20,7 @@ from unmask.train.run import load_run
 
 
 def main() -> None:
-    """Read ``RUN/checkpoints/last.ckpt`` and ``RUN/config.yaml``; write the shipped files."""
+    """Read the newest ``RUN/checkpoints/last*.ckpt`` and ``RUN/config.yaml``; write the shipped files."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
     parser.add_argument("--name", default="deepfill")

@@ -93,10 +93,13 @@ def train(config: dict[str, Any], resume: str | None = None) -> Path:
 
 
 def load_run(run_dir: str | Path, prefix: str = "ema.") -> tuple[dict[str, Any], int, dict[str, torch.Tensor]]:
-    """A run folder's resolved config, its last checkpoint's step, and the weights of the submodule at ``prefix``
-    (the EMA generator by default)."""
+    """A run folder's resolved config, its newest last checkpoint's step, and the weights of the submodule at
+    ``prefix`` (the EMA generator by default)."""
     run_dir = Path(run_dir)
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    last = resolve_resume("last", run_dir)
+    if last is None:
+        raise UnmaskError(f"{run_dir}: no checkpoints/last*.ckpt (has the run saved a checkpoint yet?)")
+    checkpoint = torch.load(last, map_location="cpu", weights_only=False)
     state = {key[len(prefix):]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}
     return config, int(checkpoint["global_step"]), state
