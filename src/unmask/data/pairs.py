@@ -9,10 +9,12 @@ never appear in training.
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
+from safetensors.torch import load_file
 from torch.utils.data import Dataset
 
 from unmask.data.crop_cache import decode_crop
@@ -22,7 +24,6 @@ from unmask.errors import UnmaskError
 from unmask.face.reference import crop_landmarks, warp_reference
 from unmask.models.registry import create_model
 from unmask.occlusion import OcclusionMixture
-from unmask.train.base import starting_weights
 
 FACE_MASK_WEIGHTS = {"surgical": 3.0, "n95": 1.0, "kn95": 1.0, "cloth": 1.5, "gas": 0.5}
 PAIR_SETS = ["faces", "faces_hq"]  # the sets whose manifest rows carry an identity
@@ -74,7 +75,9 @@ def load_filler(spec: dict) -> nn.Module:
     model), in eval mode."""
     model = create_model(spec["name"], **spec.get("kwargs", {}))
     if spec.get("weights"):
-        model.load_state_dict(starting_weights(spec["weights"], "the fill model"))
+        if not Path(spec["weights"]).is_file():
+            raise UnmaskError(f"{spec['weights']}: no such weights file for the fill model")
+        model.load_state_dict({key: value.float() for key, value in load_file(spec["weights"]).items()})
     return model.requires_grad_(False).eval()
 
 
