@@ -128,11 +128,13 @@ class ReferenceSampleGrid(SampleGrid):
 
 
 def build_reference_run(config: dict[str, Any], run_dir: Path) -> tuple[PairDataModule, ReferenceGAN, SampleGrid]:
-    """Data, module and sample-grid callback of a ``model.recipe: reference`` config."""
+    """Data, module and sample-grid callback of a ``model.recipe: reference`` config; with ``data.landmarks: fill``
+    and no ``data.fill_model``, the generator's prior (weights ``model.prior_from``) fills the pairs for their
+    landmarks."""
     model = {key: value for key, value in config["model"].items() if key != "recipe"}
     samples = ReferenceSampleGrid(run_dir / "samples", every=int(config.get("sample_every", 500)))
     data = dict(config["data"])
     prior = model["generator"].get("kwargs", {}).get("prior")
-    if data.get("landmarks") == "fill" and prior and model.get("prior_from"):
+    if data.get("landmarks") == "fill" and prior and model.get("prior_from") and not data.get("fill_model"):
         data["fill_model"] = {**prior, "weights": model["prior_from"]}  # the frozen prior fills for the landmarks
     return PairDataModule(**data), ReferenceGAN(**model), samples
