@@ -5,7 +5,7 @@ import torch.nn as nn
 import yaml
 
 from unmask.data.manifest import face_from_landmarks, write_manifest
-from unmask.data.pairs import PairDataModule, ReferencePairs, target_landmarks
+from unmask.data.pairs import PairDataModule, ReferencePairs, load_filler, target_landmarks
 from unmask.errors import UnmaskError
 from unmask.eval.metrics import psnr
 from unmask.face import align_face, detect_faces, transform_face, unwarp
@@ -217,6 +217,8 @@ def test_a_prior_config_fills_its_training_pairs_with_its_prior(tmp_path):
     prior = config["model"]["generator"]["kwargs"]["prior"]
     assert config["data"]["landmarks"] == "fill"
     assert data.hparams.fill_model == {**prior, "weights": config["model"]["prior_from"]}
+    gpu = load_config("configs/train/reference_gpu.yaml")
+    assert isinstance(load_filler(gpu["data"]["fill_model"]), nn.Module)  # its kwargs fit the shipped weights
 
 
 def test_reference_recipe_trains_and_ships_like_every_run(pairs_folder, tmp_path, one_thread):
