@@ -179,14 +179,15 @@ def main() -> None:
     filler = getattr(guided[0][1], "prior", None)
     filler = load_pretrained(default_model()) if filler is None else filler
     samples, errors = make_samples(args.data, args.split, args.limit, size, args.kinds.split(","),
-                                     args.landmarks, args.seed, filler)
+                                   args.landmarks, args.seed, filler)
     results = fills(samples, guided, plain)
     table = score(results, samples[0], samples[1], VGGFeatures(args.vgg) if args.vgg else None,
                   FaceNetIdentity(args.facenet) if args.facenet else None)
     count = len(samples[0])
     command = "python scripts/evaluate_reference.py " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
     found = (f" (a face was found on {len(errors)} of {count} masked crops, the others use stored landmarks; mean "
-             f"error of its jaw, nose and mouth landmarks against the clean photo's: {np.mean(errors):.2f} px).")
+             f"error of its jaw, nose and mouth landmarks against the clean photo's: "
+             f"{np.mean(errors) if errors else float('nan'):.2f} px).")
     note = (f"{args.note} Crops {size}², masks {args.kinds}; target landmarks {args.landmarks}"
             + (found if args.landmarks != "stored" else "."))
     text = markdown(table, {label for label, _ in guided} | {"paste"}, count, command, note.strip())
