@@ -9,12 +9,10 @@ never appear in training.
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file
 from torch.utils.data import Dataset
 
 from unmask.data.crop_cache import decode_crop
@@ -22,6 +20,8 @@ from unmask.data.datamodule import FaceDataModule, sample_seed
 from unmask.data.manifest import Manifest, face_from_landmarks, read_manifest
 from unmask.errors import UnmaskError
 from unmask.face.reference import crop_landmarks, warp_reference
+from unmask.io import image_to_tensor, mask_to_tensor, tensor_to_image
+from unmask.models.pretrained import starting_weights
 from unmask.models.registry import create_model
 from unmask.occlusion import OcclusionMixture
 
@@ -75,18 +75,14 @@ def load_filler(spec: dict) -> nn.Module:
     model), in eval mode."""
     model = create_model(spec["name"], **spec.get("kwargs", {}))
     if spec.get("weights"):
-        if not Path(spec["weights"]).is_file():
-            raise UnmaskError(f"{spec['weights']}: no such weights file for the fill model")
-        model.load_state_dict({key: value.float() for key, value in load_file(spec["weights"]).items()})
+        model.load_state_dict(starting_weights(spec["weights"], "the fill model"))
     return model.requires_grad_(False).eval()
 
 
 def fill_crop(model: nn.Module, masked: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``model``'s fill of a masked crop: (S, S, 3) uint8 RGB, (S, S) 1 = hole -> (S, S, 3) uint8 RGB."""
     with torch.inference_mode():
-        image = torch.from_numpy(masked).permute(2, 0, 1)[None].float().div(255.0)
-        output = model(image, torch.from_numpy(mask.astype(np.float32))[None, None])
-    return output[0].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).to(torch.uint8).numpy()
+        return tensor_to_image(model(image_to_tensor(masked), mask_to_tensor(mask)))
 
 
 class ReferencePairs(Dataset):

@@ -41,6 +41,13 @@ def card(name: str) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
+def starting_weights(path: str, what: str) -> dict[str, torch.Tensor]:
+    """The float32 tensors of a ``.safetensors`` file that ``what`` (e.g. "the generator" of a new run) starts from."""
+    if not Path(path).is_file():
+        raise UnmaskError(f"{path}: no such weights file to start {what} from")
+    return {key: value.float() for key, value in load_file(path).items()}
+
+
 @cache
 def load_pretrained(name: str) -> nn.Module:
     """Build a shipped model in eval mode with its weights (verified sha256), float32, on the CPU."""

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import lightning as L
 import torch
-from safetensors.torch import load_file
 
-from unmask.errors import UnmaskError
 from unmask.eval.metrics import psnr
-
-
-def starting_weights(path: str, what: str) -> dict[str, torch.Tensor]:
-    """The float32 tensors of a ``.safetensors`` file a new run of ``what`` (e.g. "the generator") starts from."""
-    if not Path(path).is_file():
-        raise UnmaskError(f"{path}: no such weights file to start {what} from")
-    return {key: value.float() for key, value in load_file(path).items()}
+from unmask.models.pretrained import starting_weights
 
 
 class EMAGeneratorModule(L.LightningModule):

@@ -24,7 +24,8 @@ from unmask.io import mask_to_image, tensor_to_image
 from unmask.losses import VGG16Features, hinge_d_loss, hinge_g_loss, masked_l1, perceptual_loss
 from unmask.models import create_model
 from unmask.models.discriminators import SNPatchGAN
-from unmask.train.base import EMAGeneratorModule, starting_weights
+from unmask.models.pretrained import starting_weights
+from unmask.train.base import EMAGeneratorModule
 from unmask.train.callbacks import SampleGrid
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]

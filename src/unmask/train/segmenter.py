@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from unmask.data.segmentation import OccluderDataModule
 from unmask.io import mask_to_image, tensor_to_image
+from unmask.models.pretrained import starting_weights
 from unmask.models.segmenter import OcclusionSegmenter
-from unmask.train.base import starting_weights
 from unmask.train.callbacks import SampleGrid
 
 
