@@ -6,17 +6,36 @@
 Inpainting runs ship their EMA generator to ``src/unmask/assets/weights/<name>``; a ``recipe: segmenter`` run ships
 the occlusion segmenter to ``src/unmask/assets/weights/detector/<name>``. The record (``<name>.yaml``) keeps the model,
 its kwargs, the input size, the sha256, the run's step count and its resolved training config, so the model card
-can cite them.
+can cite them. A run that fine-tuned earlier shipped weights (``model.init_from`` a file with a record beside it)
+keeps that record's training facts under ``trained.starts_from`` and the steps of every round in ``total_steps``.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from unmask.face.occluder_net import DETECTOR_DIR
-from unmask.models.pretrained import WEIGHTS_DIR, save_shipped
+from unmask.models.pretrained import WEIGHTS_DIR, save_shipped, sha256_of
 from unmask.train.run import load_run
+
+
+def starts_from(init_from: str | None) -> dict[str, Any] | None:
+    """The training facts of the shipped weights a run was fine-tuned from (their record's ``trained`` and sha256),
+    read before they are replaced; None for a run from random weights or from a file without a matching record."""
+    if not init_from:
+        return None
+    weights = Path(init_from)
+    record_path = weights.with_suffix(".yaml")
+    if not weights.is_file() or not record_path.is_file():
+        return None
+    record = yaml.safe_load(record_path.read_text())
+    if record.get("sha256") != sha256_of(weights):
+        return None
+    return {**record["trained"], "sha256": record["sha256"]}
 
 
 def main() -> None:
@@ -41,6 +60,10 @@ def main() -> None:
                     "images_seen": step * int(config["data"]["batch_size"]),
                     "config": config},
     })
+    previous = starts_from(model.get("init_from"))
+    if previous is not None:
+        record["trained"]["starts_from"] = previous
+        record["trained"]["total_steps"] = step + int(previous.get("total_steps", previous["steps"]))
     path = save_shipped(args.name, state, record, directory=directory)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
