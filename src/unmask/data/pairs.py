@@ -21,7 +21,7 @@ from unmask.data.manifest import Manifest, face_from_landmarks, read_manifest
 from unmask.errors import UnmaskError
 from unmask.face.reference import crop_landmarks, warp_reference
 from unmask.io import image_to_tensor, mask_to_tensor, tensor_to_image
-from unmask.models.pretrained import starting_weights
+from unmask.models.pretrained import load_pretrained, starting_weights
 from unmask.models.registry import create_model
 from unmask.occlusion import OcclusionMixture
 
@@ -71,8 +71,11 @@ def target_landmarks(masked: np.ndarray, stored: np.ndarray, mode: str,
 
 
 def load_filler(spec: dict) -> nn.Module:
-    """The no-reference model of ``spec`` (``name``, ``kwargs``, ``weights``: a ``.safetensors`` file, for a learned
-    model), in eval mode."""
+    """The no-reference model of ``spec``, frozen, in eval mode: ``{shipped: NAME}`` for a model shipped with unmask
+    (its recorded kwargs and verified weights), or ``name``, ``kwargs`` and ``weights`` (a ``.safetensors`` file, for
+    a learned model)."""
+    if "shipped" in spec:
+        return load_pretrained(spec["shipped"])
     model = create_model(spec["name"], **spec.get("kwargs", {}))
     if spec.get("weights"):
         model.load_state_dict(starting_weights(spec["weights"], "the fill model"))

@@ -1,5 +1,5 @@
 """Training losses: pixel, adversarial (hinge, RaGAN, non-saturating), perceptual/style (VGG16), D feature matching,
-total variation, DMFN's self-guided regression and geometric alignment."""
+total variation, DMFN's self-guided regression and geometric alignment, FaceNet identity."""
 
 from unmask.losses.adversarial import (
     hinge_d_loss,
@@ -11,6 +11,7 @@ from unmask.losses.adversarial import (
 )
 from unmask.losses.alignment import feature_centroids, geometric_alignment_loss
 from unmask.losses.feature_matching import feature_matching_loss
+from unmask.losses.identity import identity_loss
 from unmask.losses.perceptual import (
     VGG16Features,
     build_vgg16_features,
@@ -32,6 +33,7 @@ __all__ = [
     "gram_matrix",
     "hinge_d_loss",
     "hinge_g_loss",
+    "identity_loss",
     "masked_l1",
     "nsgan_d_loss",
     "nsgan_g_loss",

@@ -3,8 +3,10 @@
 Batches come from :class:`unmask.data.pairs.PairDataModule`: ``(image, mask, reference, validity)``. The
 generator loss is ``l1 * (L1(coarse) + L1(refined))`` (hole and valid pixels weighted apart) ``+ adv * hinge``
 against an SN-PatchGAN on the composite ``+ perceptual * VGG16 L1`` (relu1_2..relu4_3, when ``vgg_path`` is
-given); D (hinge) is stepped every ``d_every`` batches. The checkpoint layout is the usual ``generator.*``,
-``ema.*`` (what ships, see scripts/ship_weights.py) and ``discriminator.*``.
+given) ``+ identity * (1 - cos)`` of the FaceNet embeddings of the composite and the truth (when
+``facenet_runner`` is given, see :mod:`unmask.eval.identity`); D (hinge) is stepped every ``d_every`` batches.
+The checkpoint layout is the usual ``generator.*``, ``ema.*`` (what ships, see scripts/ship_weights.py) and
+``discriminator.*``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import torch
 
 from unmask.data.pairs import PairDataModule
 from unmask.errors import UnmaskError
+from unmask.eval.identity import FaceNetIdentity
 from unmask.eval.metrics import psnr
 from unmask.io import mask_to_image, tensor_to_image
-from unmask.losses import VGG16Features, hinge_d_loss, hinge_g_loss, masked_l1, perceptual_loss
+from unmask.losses import VGG16Features, hinge_d_loss, hinge_g_loss, identity_loss, masked_l1, perceptual_loss
 from unmask.models import create_model
 from unmask.models.discriminators import SNPatchGAN
 from unmask.models.pretrained import starting_weights
@@ -35,14 +38,16 @@ class ReferenceGAN(EMAGeneratorModule):
     """Reference-guided generator + SN-PatchGAN with manual optimisation and an EMA copy of the generator.
 
     ``generator``: ``{name, kwargs}`` for :func:`create_model` (a model with ``needs_reference``);
-    ``discriminator``: SNPatchGAN kwargs; ``losses``: weights of ``l1, hole, valid, adv, perceptual``;
+    ``discriminator``: SNPatchGAN kwargs; ``losses``: weights of ``l1, hole, valid, adv, perceptual, identity``;
     ``optim``: ``lr_g, lr_d, betas, d_every, lr_decay_steps``; ``prior_from``: the ``.safetensors`` weights of the
-    generator's frozen prior (``generator.kwargs.prior``, e.g. the shipped PConv U-Net), loaded into a new run.
+    generator's frozen prior (``generator.kwargs.prior``, e.g. the shipped PConv U-Net), loaded into a new run;
+    ``facenet_runner``: the FaceNet graph-runner script for the identity term (training only, never shipped).
     """
 
     def __init__(self, generator: dict[str, Any], discriminator: dict[str, Any] | None = None,
                  losses: dict[str, float] | None = None, optim: dict[str, Any] | None = None,
-                 vgg_path: str | None = None, ema_decay: float = 0.999, prior_from: str | None = None) -> None:
+                 vgg_path: str | None = None, ema_decay: float = 0.999, prior_from: str | None = None,
+                 facenet_runner: str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
@@ -53,10 +58,20 @@ class ReferenceGAN(EMAGeneratorModule):
             self.generator.prior.load_state_dict(starting_weights(prior_from, "the prior"))
         self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
         self.discriminator = SNPatchGAN(**(discriminator or {}))
-        self.weights = {"l1": 1.0, "hole": 6.0, "valid": 1.0, "adv": 0.1, "perceptual": 0.05, **(losses or {})}
+        self.weights = {"l1": 1.0, "hole": 6.0, "valid": 1.0, "adv": 0.1, "perceptual": 0.05, "identity": 0.0,
+                        **(losses or {})}
         self.optim = {"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "d_every": 1, "lr_decay_steps": 0,
                       **(optim or {})}
         self.vgg = VGG16Features(vgg_path).requires_grad_(False) if vgg_path else None
+        if self.weights["identity"] > 0 and not facenet_runner:
+            raise UnmaskError("losses.identity needs model.facenet_runner (see docs/REFERENCE.md)")
+        # A plain attribute, not a submodule: its 23 M frozen weights stay out of checkpoints and shipped files.
+        self.facenet = FaceNetIdentity(facenet_runner) if self.weights["identity"] > 0 else None
+
+    def on_fit_start(self) -> None:
+        """Put the FaceNet of the identity term on the training device."""
+        if self.facenet is not None:
+            self.facenet.to(self.device)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """Separate Adam for G and D."""
@@ -81,6 +96,9 @@ class ReferenceGAN(EMAGeneratorModule):
         if self.vgg is not None:
             terms["perceptual"] = perceptual_loss(self.vgg(composite), self.vgg(image))
             total = total + w["perceptual"] * terms["perceptual"]
+        if self.facenet is not None:
+            terms["identity"] = identity_loss(self.facenet, composite, image)
+            total = total + w["identity"] * terms["identity"]
         return total, terms, composite
 
     def training_step(self, batch: Batch, batch_idx: int) -> None:
@@ -105,12 +123,15 @@ class ReferenceGAN(EMAGeneratorModule):
         self.log_dict({f"train/{name}": value for name, value in terms.items()})
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        """PSNR and L1 inside the hole of the EMA generator's result."""
+        """PSNR and L1 inside the hole of the EMA generator's result (and its FaceNet identity similarity)."""
         image, mask, reference, validity = batch
         output = self.ema(image, mask, reference, validity)
         self.log("val/psnr_hole", psnr(output, image, mask).mean(), prog_bar=True, sync_dist=True)
         self.log("val/l1_hole", ((output - image).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1),
                  sync_dist=True)
+        if self.facenet is not None:
+            self.log("val/identity", (self.facenet.embed(output) * self.facenet.embed(image)).sum(1).mean(),
+                     sync_dist=True)
 
 
 class ReferenceSampleGrid(SampleGrid):
