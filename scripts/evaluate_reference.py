@@ -10,7 +10,7 @@ mask (fixed per index). Its landmarks are found, as in the pipeline, on the mask
 (by the guided model's frozen prior, else the default model); ``--landmarks detect`` finds them on the masked crop
 itself, ``--landmarks stored`` uses the clean-photo landmarks of the manifest. Methods:
 
-- ``<run>@<step>`` (or ``reference_guided`` with ``--shipped``): the reference-guided generator;
+- ``<run>@<step>`` for each ``--run`` (or ``reference_guided`` with ``--shipped``): the reference-guided generator;
 - ``paste``: the warped, colour-matched reference pasted where it is valid, Telea elsewhere (no learning);
 - ``telea``: the classical fill without a reference;
 - each ``--baseline NAME`` (shipped weights, e.g. ``deepfill``, what ``unmask remove`` uses without a reference) and
@@ -170,7 +170,9 @@ def main() -> None:
     """Evaluate, write ``results.md``/``results.json``/``grid.png`` and optionally the table in ``--doc``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True)
-    parser.add_argument("--run", type=Path, help="reference-guided run folder (its EMA generator)")
+    parser.add_argument("--run", type=Path, action="append", default=[],
+                        help="reference-guided run folder (its EMA generator; repeatable, the first one's prior "
+                             "fills for the landmarks)")
     parser.add_argument("--shipped", action="store_true", help="use the shipped reference_guided weights")
     parser.add_argument("--baseline", action="append", default=[],
                         help="a shipped no-reference model to compare with, e.g. deepfill (repeatable)")
@@ -193,9 +195,9 @@ def main() -> None:
     parser.add_argument("--doc", type=Path, default=None, help=f"replace the text between {TABLE_START} and "
                                                                   f"{TABLE_END} in this markdown file")
     args = parser.parse_args()
-    if (args.run is None) == (not args.shipped):
-        parser.error("give exactly one of --run RUN and --shipped")
-    guided = [run_generator(args.run)] if args.run else [("reference_guided", load_pretrained("reference_guided"))]
+    if bool(args.run) == args.shipped:
+        parser.error("give --run RUN (one or more) or --shipped")
+    guided = [run_generator(run) for run in args.run] or [("reference_guided", load_pretrained("reference_guided"))]
     plain = [(name, load_pretrained(name)) for name in args.baseline] + [run_generator(r) for r in args.baseline_run]
     size = args.size or int(guided[0][1].in_size)
     filler = getattr(guided[0][1], "prior", None)

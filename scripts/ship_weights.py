@@ -7,7 +7,8 @@ Inpainting runs ship their EMA generator to ``src/unmask/assets/weights/<name>``
 the occlusion segmenter to ``src/unmask/assets/weights/detector/<name>``. The record (``<name>.yaml``) keeps the model,
 its kwargs, the input size, the sha256, the run's step count and its resolved training config, so the model card
 can cite them. A run that fine-tuned earlier shipped weights (``model.init_from`` a file with a record beside it)
-keeps that record's training facts under ``trained.starts_from`` and the steps of every round in ``total_steps``.
+keeps that record's training facts under ``trained.starts_from`` and the steps of every round in ``total_steps``;
+a reference-guided run records ``needs_reference: true`` and the facts of its frozen prior under ``trained.prior``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def main() -> None:
     if previous is not None:
         record["trained"]["starts_from"] = previous
         record["trained"]["total_steps"] = step + int(previous.get("total_steps", previous["steps"]))
+    if model.get("recipe") == "reference":
+        record["needs_reference"] = True  # called as model(image, mask, reference, validity)
+        prior = starts_from(model.get("prior_from"))  # the frozen shipped model inside it
+        if prior is not None:
+            record["trained"]["prior"] = prior
     path = save_shipped(args.name, state, record, directory=directory)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 

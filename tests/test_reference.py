@@ -23,6 +23,7 @@ from unmask.face.reference import (
 from unmask.io import image_to_tensor, save_image
 from unmask.losses import masked_l1
 from unmask.models import create_model
+from unmask.models.pretrained import card
 from unmask.occlusion import occlude
 from unmask.pipeline import ReferenceWarning, Unmasker
 from unmask.train.reference_module import ReferenceGAN, build_reference_run
@@ -251,9 +252,22 @@ def test_without_an_adversarial_weight_the_discriminator_is_not_run(one_thread):
     assert set(terms) == {"l1_coarse", "l1_refined"} and total > 0
 
 
-def test_pipeline_refuses_a_reference_without_trained_weights(astronaut):
+def test_pipeline_refuses_a_reference_model_without_trained_weights(astronaut):
     with pytest.raises(UnmaskError, match="not shipped"):
-        Unmasker("telea")(astronaut, reference=astronaut)
+        Unmasker("telea", reference_model="reference_untrained")(astronaut, reference=astronaut)
+
+
+def test_shipped_reference_weights_fill_the_hole_from_the_reference(masked, astronaut, one_thread):
+    occluded, truth = masked
+    record = card("reference_guided")
+    assert record["needs_reference"] and len(record["trained"]["prior"]["sha256"]) == 64  # the frozen PConv inside
+    guided = Unmasker("telea")(occluded, mask=truth * 255, reference=astronaut)
+    plain = Unmasker("telea")(occluded, mask=truth * 255)
+    hole = truth > 0
+    assert not guided.notes and guided.image.shape == occluded.shape
+    assert np.array_equal(guided.image[~hole], occluded[~hole])
+    error = np.abs(guided.image[hole].astype(int) - astronaut[hole]).mean()
+    assert error < np.abs(plain.image[hole].astype(int) - astronaut[hole]).mean()  # beats Telea on the same hole
 
 
 class Recorder(nn.Module):

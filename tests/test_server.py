@@ -87,7 +87,7 @@ def test_models_come_from_the_registry(client):
                for name in ("telea", "ns", "biharmonic", "patchmatch"))
     assert models[body["default"]]["available"] and models[body["default"]]["default"]
     for model in models.values():
-        assert model["available"] or "weights" in model["reason"]
+        assert model["available"] or "weights" in model["reason"] or "reference photo" in model["reason"]
     assert isinstance(body["reference_supported"], bool)
 
 
@@ -143,9 +143,10 @@ def test_an_unknown_backend_is_refused() -> None:
 
 
 def test_models_that_cannot_run_are_refused(client, masked):
-    learned = [m["name"] for m in client.get("/api/v1/models").json()["models"] if not m["available"]]
-    for name in learned:
-        _assert_error(_remove(client, masked["png"], model=name), 400, "no trained weights")
+    unavailable = [m for m in client.get("/api/v1/models").json()["models"] if not m["available"]]
+    for model in unavailable:  # untrained ones, and the reference-guided one, which needs a reference photo
+        reason = "reference photo" if "reference photo" in model["reason"] else "no trained weights"
+        _assert_error(_remove(client, masked["png"], model=model["name"]), 400, reason)
     _assert_error(_remove(client, masked["png"], model="nonsense"), 400, "unknown model 'nonsense'")
 
 

@@ -18,7 +18,7 @@ from unmask.face.reference import ReferenceUnusable, align_reference, check_cove
 from unmask.face.segment import find_occlusions
 from unmask.io import as_rgb_uint8, image_to_tensor, mask_to_tensor, tensor_to_image
 from unmask.models.backends import load_model
-from unmask.models.pretrained import load_pretrained, shipped_models
+from unmask.models.pretrained import load_pretrained, plain_models, shipped_models
 
 DEFAULT_MODEL = "pconv"  # the best shipped model on face masks and eye bars (docs/MODELS.md)
 FALLBACK_MODEL = "telea"  # used when no trained weights are installed
@@ -163,7 +163,7 @@ class Unmasker:
         if (model not in shipped_models() and not model.endswith(".onnx")
                 and any(True for _ in self.model.parameters())):
             raise UnmaskError(f"model {model!r} has no trained weights shipped; choose one of "
-                              f"{', '.join(shipped_models() + ['telea', 'ns', 'biharmonic', 'patchmatch'])}")
+                              f"{', '.join(plain_models() + ['telea', 'ns', 'biharmonic', 'patchmatch'])}")
         if getattr(self.model, "needs_reference", False):
             raise UnmaskError(f"model {model!r} fills from a reference photo: pass reference=PHOTO (--reference)")
         self.size = int(getattr(self.model, "input_size", CLASSICAL_SIZE))

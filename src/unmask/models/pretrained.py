@@ -33,6 +33,11 @@ def shipped_models() -> list[str]:
     return sorted(path.stem for path in WEIGHTS_DIR.glob("*.yaml"))
 
 
+def plain_models() -> list[str]:
+    """Names of the shipped models called as ``model(image, mask)``: all but the reference-guided ones."""
+    return [name for name in shipped_models() if not card(name).get("needs_reference", False)]
+
+
 def card(name: str) -> dict[str, Any]:
     """The record next to a shipped weight file: model, kwargs, input size, sha256, training facts."""
     path = WEIGHTS_DIR / f"{name}.yaml"
