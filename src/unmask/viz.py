@@ -24,13 +24,25 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], column_labels: Sequence[str
     header = 22 if column_labels else 0
     grid = np.full((header + len(rows) * (cell + gap) + gap, columns * (cell + gap) + gap, 3), 255, np.uint8)
     for c, label in enumerate(column_labels or []):
-        cv2.putText(grid, label[:22], (gap + c * (cell + gap) + 2, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+        text, scale = _fit_label(label, cell - 4)
+        cv2.putText(grid, text, (gap + c * (cell + gap) + 2, 16), cv2.FONT_HERSHEY_SIMPLEX, scale,
                     (0, 0, 0), 1, cv2.LINE_AA)
     for r, row in enumerate(rows):
         for c, image in enumerate(row):
             y, x = header + gap + r * (cell + gap), gap + c * (cell + gap)
             grid[y:y + cell, x:x + cell] = _fit(image, cell)
     return grid
+
+
+def _fit_label(label: str, width: int, scale: float = 0.45, smallest: float = 0.3) -> tuple[str, float]:
+    """``label`` and a font scale that fit ``width`` px: a smaller font first, then the end cut off."""
+    def text_width(text: str, size: float) -> int:
+        return cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, size, 1)[0][0]
+
+    scale = max(smallest, min(scale, scale * width / max(text_width(label, scale), 1)))
+    while len(label) > 1 and text_width(label, scale) > width:
+        label = label[:-1]
+    return label, scale
 
 
 def draw_faces(image: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
