@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from unmask.errors import UnmaskError
+from unmask.io import tensor_to_image
 
 FACENET_SIZE = 160
 FACE_SHARE = 0.8  # central share of an aligned unmask crop given to FaceNet (our crops are looser than its own)
@@ -131,5 +132,5 @@ class DlibIdentity:
 
 
 def _uint8(image: torch.Tensor) -> np.ndarray:
-    """(3, S, S) float in [0, 1] -> contiguous (S, S, 3) uint8 RGB."""
-    return np.ascontiguousarray((image.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    """(3, S, S) float in [0, 1] -> the C-contiguous (S, S, 3) uint8 RGB array dlib needs."""
+    return np.ascontiguousarray(tensor_to_image(image))

@@ -130,8 +130,7 @@ class ReferenceGAN(EMAGeneratorModule):
         self.log("val/l1_hole", ((output - image).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1),
                  sync_dist=True)
         if self.facenet is not None:
-            self.log("val/identity", (self.facenet.embed(output) * self.facenet.embed(image)).sum(1).mean(),
-                     sync_dist=True)
+            self.log("val/identity", self.facenet.similarity(output, image).mean(), sync_dist=True)
 
 
 class ReferenceSampleGrid(SampleGrid):
