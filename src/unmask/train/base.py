@@ -20,9 +20,11 @@ class EMAGeneratorModule(L.LightningModule):
         A new run fine-tunes them instead of starting from random weights (None: keep the random ones); resuming a
         run loads its checkpoint over them.
         """
-        if not weights:
-            return
-        state = starting_weights(weights, "the generator")
+        if weights:
+            self.start_from_state(starting_weights(weights, "the generator"))
+
+    def start_from_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a generator state dict into both ``generator`` and ``ema``."""
         self.generator.load_state_dict(state)
         self.ema.load_state_dict(state)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from unmask.errors import UnmaskError
 from unmask.losses import (
     VGG16Features,
     feature_matching_loss,
@@ -18,6 +19,8 @@ from unmask.losses import (
 )
 from unmask.models import create_model
 from unmask.models.discriminators import SNPatchGAN
+from unmask.models.pretrained import starting_weights
+from unmask.models.widen import widen_deepfill
 from unmask.train.base import EMAGeneratorModule
 
 
@@ -27,19 +30,27 @@ class InpaintingGAN(EMAGeneratorModule):
     Generator loss = l1 * (L1(coarse) + L1(refined)) [hole / valid weighted] + adv * hinge
                      + fm * D-feature matching + perceptual/style (when a VGG16 path is given).
     An exponential moving average of the generator (``ema``) is what gets exported. ``init_from``: generator
-    weights (``.safetensors``) to fine-tune instead of random ones.
+    weights (``.safetensors``) to fine-tune instead of random ones; with ``init_widen`` they are a narrower DeepFill
+    generator (its ``cnum`` divides this one's), widened without changing what it computes
+    (:func:`unmask.models.widen.widen_deepfill`).
     """
 
     def __init__(self, generator: dict[str, Any], discriminator: dict[str, Any] | None = None,
                  losses: dict[str, float] | None = None, optim: dict[str, float] | None = None,
-                 vgg_path: str | None = None, ema_decay: float = 0.999, init_from: str | None = None) -> None:
+                 vgg_path: str | None = None, ema_decay: float = 0.999, init_from: str | None = None,
+                 init_widen: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = create_model(generator["name"], **generator.get("kwargs", {}))
         self.discriminator = SNPatchGAN(**(discriminator or {}))
         self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
-        self.start_from(init_from)
+        if init_widen:
+            if not init_from:
+                raise UnmaskError("model.init_widen needs model.init_from: the narrower weights to widen")
+            self.start_from_state(widen_deepfill(starting_weights(init_from, "the generator"), self.generator))
+        else:
+            self.start_from(init_from)
         self.weights = {"l1": 1.0, "hole": 1.0, "valid": 1.0, "adv": 0.1, "fm": 1.0,
                         "perceptual": 0.05, "style": 120.0, **(losses or {})}
         self.optim = {"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "d_every": 5, "lr_decay_steps": 0,
