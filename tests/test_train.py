@@ -106,3 +106,15 @@ def test_resume_last_takes_the_newest_last_checkpoint(tmp_path):
     os.utime(checkpoints / "last.ckpt", (1, 1))
     assert resolve_resume("last", tmp_path) == str(newer)
     assert resolve_resume(None, tmp_path) is None
+
+
+def test_the_learning_rate_drops_by_its_factor_from_the_given_step(monkeypatch):
+    from unmask.train.recipes import build_module
+
+    module = build_module({"generator": {"name": "deepfill", "kwargs": {"cnum": 4, "in_size": SIZE}},
+                           "optim": {"lr_drop_at": 100, "lr_drop_factor": 0.25}})
+    factors = {}
+    for step in (0, 99, 100, 5000):
+        monkeypatch.setattr(type(module), "global_step", property(lambda self, s=step: s))
+        factors[step] = module._lr_factor()
+    assert factors == {0: 1.0, 99: 1.0, 100: 0.25, 5000: 0.25}

@@ -11,7 +11,8 @@ from unmask.models.pretrained import starting_weights
 
 class EMAGeneratorModule(L.LightningModule):
     """Base for modules with ``self.generator``, its EMA copy ``self.ema`` (what gets exported), ``self.optim``
-    (with ``lr_decay_steps``) and ``hparams.ema_decay``; validation scores the EMA generator inside the hole.
+    (with ``lr_decay_steps``, optionally ``lr_drop_at`` and ``lr_drop_factor``) and ``hparams.ema_decay``;
+    validation scores the EMA generator inside the hole.
     """
 
     def start_from(self, weights: str | None) -> None:
@@ -29,9 +30,14 @@ class EMAGeneratorModule(L.LightningModule):
         self.ema.load_state_dict(state)
 
     def _lr_factor(self) -> float:
-        """Learning-rate multiplier: 1, or a linear decay to 0.1 at ``2 * lr_decay_steps`` when that is > 0."""
+        """Learning-rate multiplier: 1, or a linear decay to 0.1 at ``2 * lr_decay_steps`` when that is > 0; times
+        ``lr_drop_factor`` from step ``lr_drop_at`` on when that is given (a step schedule, e.g. for a last phase)."""
         decay = int(self.optim["lr_decay_steps"])
-        return 1.0 if decay <= 0 else max(0.1, 1.0 - self.global_step / (2 * decay))
+        factor = 1.0 if decay <= 0 else max(0.1, 1.0 - self.global_step / (2 * decay))
+        drop_at = self.optim.get("lr_drop_at")
+        if drop_at is not None and self.global_step >= int(drop_at):
+            factor *= float(self.optim["lr_drop_factor"])
+        return factor
 
     @torch.no_grad()
     def _update_ema(self) -> None:
