@@ -25,7 +25,7 @@ def _image_and_hole() -> tuple[torch.Tensor, torch.Tensor]:
     return image, mask
 
 
-@pytest.mark.parametrize("factor", [2, 3])
+@pytest.mark.parametrize("factor", [1, 2, 3])
 def test_a_widened_generator_computes_the_same_coarse_and_refined_images(factor):
     narrow = _trained_like(4)
     wide = create_model("deepfill", cnum=4 * factor, in_size=32).eval()

@@ -3,8 +3,11 @@
 A ``cnum=c`` generator becomes a ``cnum=k*c`` one that computes the same image: every internal channel (both the
 feature and the gate half of each gated conv) is copied ``k`` times, and each layer splits the weights it reads
 from the ``k`` copies of a channel into ``k`` random shares that sum to the original weight. Because the copies
-hold equal values the sums are unchanged, and contextual attention's cosine similarities are unchanged too (every
-channel is copied alike). Unequal shares break the symmetry, so the copies drift apart when training goes on.
+hold equal values the sums are unchanged. Contextual attention scores unit-norm background patches against
+foreground windows of their own norm, which copying would grow by ``sqrt(k)``: the features it reads (a ReLU gated
+conv, so positively homogeneous) are scaled by ``1 / sqrt(k)`` and the layer after it reads them ``sqrt(k)`` times
+stronger. Unequal shares break the symmetry, so the copies drift apart when training goes on. Weights of the same
+width (``k = 1``) come back unchanged.
 """
 
 from __future__ import annotations
