@@ -32,20 +32,16 @@ def _source_index(new_size: int, old_size: int, groups: int) -> torch.Tensor:
     return (index // new_block) * old_block + (index % new_block) % old_block
 
 
-def _random_shares(shape: tuple[int, ...], copies: torch.Tensor, spread: float, generator: torch.Generator
-                   ) -> torch.Tensor:
-    """Per-weight shares along dim 1 that sum to 1 over the copies of each old input channel.
+def _random_shares(shape: tuple[int, ...], copies: torch.Tensor, factor: int, spread: float,
+                   generator: torch.Generator) -> torch.Tensor:
+    """Per-weight shares along dim 1 that sum to 1 over the ``factor`` copies of each old input channel.
 
-    ``copies[j]`` is the old input channel new input channel ``j`` copies; shares are ``1 / k`` plus noise of
-    relative size ``spread`` with zero sum over each channel's ``k`` copies.
+    ``copies[j]`` is the old input channel new input channel ``j`` copies; shares are ``1 / factor`` plus noise of
+    relative size ``spread`` with zero sum over each channel's copies.
     """
     noise = torch.randn(shape, generator=generator) * spread
-    old_channels = int(copies.max()) + 1
-    per_old = torch.zeros(shape[0], old_channels, *shape[2:]).index_add_(1, copies, noise)
-    counts = torch.bincount(copies, minlength=old_channels).float()
-    mean_noise = per_old / counts.view(1, -1, *([1] * (len(shape) - 2)))
-    share = 1.0 / counts[copies].view(1, -1, *([1] * (len(shape) - 2)))
-    return share + noise - mean_noise.index_select(1, copies)
+    per_old = torch.zeros(shape[0], shape[1] // factor, *shape[2:]).index_add_(1, copies, noise)
+    return 1.0 / factor + noise - (per_old / factor).index_select(1, copies)
 
 
 def _widen_conv(name: str, conv: nn.Conv2d, gated: bool, weight: torch.Tensor, bias: torch.Tensor,
@@ -60,7 +56,7 @@ def _widen_conv(name: str, conv: nn.Conv2d, gated: bool, weight: torch.Tensor, b
     wide = weight.index_select(0, rows).index_select(1, columns)
     wide_bias = bias.index_select(0, rows)
     if new_in != old_in:
-        wide = wide * _random_shares(tuple(wide.shape), columns, spread, generator)
+        wide = wide * _random_shares(tuple(wide.shape), columns, new_in // old_in, spread, generator)
     if name == _ATTENTION_FEATURES:
         features = slice(0, new_out // 2)  # the feature half; the gate half is left alone
         wide[features] /= (new_out / old_out) ** 0.5
