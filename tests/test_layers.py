@@ -120,6 +120,18 @@ def test_contextual_attention_is_per_sample_and_safe_without_background() -> Non
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
+def test_contextual_attention_matches_in_float32_under_bf16_autocast() -> None:
+    x, mask, _ = _copied_feature_map()
+    attention = ContextualAttention(rate=2, softmax_scale=10.0, fuse=True)
+    expected = attention(x, x, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = attention(x, x, mask)
+        bf16_scores = torch.bmm(x.flatten(2).transpose(1, 2), x.flatten(2))  # what autocast does to a bmm
+    assert bf16_scores.dtype == torch.bfloat16
+    assert autocast.dtype == torch.float32
+    torch.testing.assert_close(autocast, expected, rtol=0, atol=0)
+
+
 def test_contextual_attention_rejects_odd_rate() -> None:
     with pytest.raises(ValueError, match="rate"):
         ContextualAttention(rate=3)

@@ -45,7 +45,7 @@ def test_two_steps_checkpoint_and_resume(tiny_prepared, tmp_path):
         "data.batch_size": 2, "data.num_workers": 0, "model.generator.kwargs.cnum": 4,
         "model.discriminator.cnum": 8, "trainer.max_steps": 2, "trainer.val_check_interval": 2,
         "trainer.limit_val_batches": 1, "trainer.enable_progress_bar": False, "checkpoint_every": 2,
-        "sample_every": 2,
+        "sample_every": 2, "keep_every": 2, "trainer.precision": "bf16-mixed",
     })
     run = train(config)
     last = run / "checkpoints" / "last.ckpt"
@@ -58,6 +58,9 @@ def test_two_steps_checkpoint_and_resume(tiny_prepared, tmp_path):
     checkpoint = torch.load(last, weights_only=False)
     assert checkpoint["global_step"] == 2 * first_step
     assert "rng_states" in checkpoint
+    kept = sorted(path.name for path in (run / "checkpoints").glob("step=*.ckpt"))
+    assert kept == [f"step={first_step:06d}.ckpt", f"step={2 * first_step:06d}.ckpt"]
+    assert torch.load(run / "checkpoints" / kept[0], weights_only=False)["global_step"] == first_step
 
 
 def test_a_new_run_can_start_from_generator_weights(tmp_path):

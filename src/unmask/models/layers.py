@@ -133,7 +133,19 @@ class ContextualAttention(nn.Module):
         return x.reshape(b, w, h, w, h).permute(0, 2, 1, 4, 3).reshape(b, h * w, h * w)
 
     def forward(self, foreground: torch.Tensor, background: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W), (B, C, H, W), (B, 1, H, W) -> (B, C, H, W)."""
+        """(B, C, H, W), (B, C, H, W), (B, 1, H, W) -> (B, C, H, W).
+
+        Under autocast (bf16 training) the matching runs in float32: a softmax with scale 10 over bf16 scores
+        (8 bits of mantissa) would blur which patches win.
+        """
+        device = foreground.device.type
+        if torch.is_autocast_enabled(device):
+            with torch.autocast(device, enabled=False):
+                return self._attend(foreground.float(), background.float(), mask.float())
+        return self._attend(foreground, background, mask)
+
+    def _attend(self, foreground: torch.Tensor, background: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Contextual attention in the inputs' own precision: (B,C,H,W), (B,C,H,W), (B,1,H,W) -> (B,C,H,W)."""
         rate = self.rate
         b, c, height, width = background.shape
         raw_kernel = 2 * rate

@@ -1,4 +1,5 @@
-"""Training callbacks: sample grids of the EMA generator, and RNG state saved with every checkpoint."""
+"""Training callbacks: sample grids of the EMA generator, RNG state saved with every checkpoint, and checkpoints
+kept at fixed steps."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from unmask.io import mask_to_image, save_image, tensor_to_image
 from unmask.viz import image_grid
@@ -74,3 +76,17 @@ class RngState(L.Callback):
             name, keys, position, has_gauss, cached = states["numpy"]
             np.random.set_state((name, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
             torch.set_rng_state(states["torch"])
+
+
+class KeptCheckpoints(ModelCheckpoint):
+    """A checkpoint every ``every`` steps that is never overwritten (``<dirpath>/step=000800.ckpt``), so an earlier
+    state of a run can be evaluated and shipped; it sits beside the run's rolling ``last.ckpt`` checkpointer."""
+
+    def __init__(self, dirpath: Path, every: int) -> None:
+        super().__init__(dirpath=dirpath, filename="{step:06d}", save_top_k=-1, every_n_train_steps=every)
+
+    @property
+    def state_key(self) -> str:
+        """Distinct from the rolling checkpointer's key even when both run at the same interval."""
+        return f"kept-{super().state_key}"
+

@@ -68,7 +68,7 @@ class InpaintingGAN(EMAGeneratorModule):
     def generator_loss(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict, torch.Tensor]:
         """Total generator loss, its logged terms, and the composited result (B, 3, H, W)."""
         w = self.weights
-        coarse, refined = self.generator.forward_train(image, mask)
+        coarse, refined = (output.float() for output in self.generator.forward_train(image, mask))  # bf16 autocast
         composite = refined * mask + image * (1 - mask)
         terms = {
             "l1_coarse": masked_l1(coarse, image, mask, w["hole"], w["valid"]),

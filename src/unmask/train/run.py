@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from unmask.data.datamodule import FaceDataModule
 from unmask.errors import UnmaskError
-from unmask.train.callbacks import RngState, SampleGrid
+from unmask.train.callbacks import KeptCheckpoints, RngState, SampleGrid
 from unmask.train.recipes import build_module
 
 
@@ -81,6 +81,8 @@ def train(config: dict[str, Any], resume: str | None = None) -> Path:
         callbacks=[
             ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
                             every_n_train_steps=int(config.get("checkpoint_every", 500))),
+            *([KeptCheckpoints(run_dir / "checkpoints", int(config["keep_every"]))] if config.get("keep_every")
+              else []),
             samples,
             RngState(),
         ],
