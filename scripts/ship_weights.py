@@ -40,19 +40,22 @@ def starts_from(init_from: str | None) -> dict[str, Any] | None:
 
 
 def main() -> None:
-    """Read the newest ``RUN/checkpoints/last*.ckpt`` and ``RUN/config.yaml``; write the shipped files."""
+    """Read the newest ``RUN/checkpoints/last*.ckpt`` (or ``--checkpoint``) and ``RUN/config.yaml``; write the
+    shipped files."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
     parser.add_argument("--name", default="deepfill")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="a kept checkpoint of the run (RUN/checkpoints/step=001500.ckpt) instead of its last")
     args = parser.parse_args()
-    config, _, _ = load_run(args.run, prefix="")
+    config, _, _ = load_run(args.run, prefix="", checkpoint_path=args.checkpoint)
     model = config["model"]
     if model.get("recipe") == "segmenter":
-        config, step, state = load_run(args.run, prefix="segmenter.")
+        config, step, state = load_run(args.run, prefix="segmenter.", checkpoint_path=args.checkpoint)
         record = {"model": "segmenter", "kwargs": {"width": model["width"], "depth": model["depth"]}}
         directory = DETECTOR_DIR
     else:
-        config, step, state = load_run(args.run)
+        config, step, state = load_run(args.run, checkpoint_path=args.checkpoint)
         record = {"model": model["generator"]["name"], "kwargs": model["generator"].get("kwargs", {})}
         directory = WEIGHTS_DIR
     record.update({

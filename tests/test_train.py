@@ -5,7 +5,8 @@ import yaml
 
 from unmask.data.datamodule import FaceDataModule, OccludedFaces
 from unmask.data.manifest import read_manifest
-from unmask.train.run import load_config, resolve_resume, train
+from unmask.eval.runs import resolve_model_specs
+from unmask.train.run import load_config, load_run, resolve_resume, train
 
 SIZE = 64
 
@@ -60,7 +61,10 @@ def test_two_steps_checkpoint_and_resume(tiny_prepared, tmp_path):
     assert "rng_states" in checkpoint
     kept = sorted(path.name for path in (run / "checkpoints").glob("step=*.ckpt"))
     assert kept == [f"step={first_step:06d}.ckpt", f"step={2 * first_step:06d}.ckpt"]
-    assert torch.load(run / "checkpoints" / kept[0], weights_only=False)["global_step"] == first_step
+    assert load_run(run, checkpoint_path=run / "checkpoints" / kept[0])[1] == first_step
+    assert load_run(run)[1] == 2 * first_step
+    (label, model), = resolve_model_specs([str(run / "checkpoints" / kept[0])])  # `unmask evaluate --models` spec
+    assert label == f"run@{first_step}" and not model.training
 
 
 def test_a_new_run_can_start_from_generator_weights(tmp_path):

@@ -10,20 +10,29 @@ from unmask.errors import UnmaskError
 
 
 def load_run_generator(run: str | Path) -> tuple[str, nn.Module]:
-    """The EMA generator of ``run/checkpoints/last.ckpt`` (our own file) and a label ``<run name>@<step>``."""
+    """The EMA generator of ``run/checkpoints/last.ckpt`` (our own file), or of a checkpoint file
+    ``RUN/checkpoints/<name>.ckpt`` given itself, and a label ``<run name>@<step>``."""
     from unmask.models import create_model
     from unmask.train.run import load_run
 
-    run = Path(run)
-    config, step, ema = load_run(run)
+    run, checkpoint = Path(run), None
+    if run.suffix == ".ckpt":
+        run, checkpoint = run.parent.parent, run
+    config, step, ema = load_run(run, checkpoint_path=checkpoint)
     generator = config["model"]["generator"]
     model = create_model(generator["name"], **generator.get("kwargs", {}))
     model.load_state_dict(ema)
     return f"{run.name}@{step}", model.eval()
 
 
+def _is_run_checkpoint(path: Path) -> bool:
+    """True for a checkpoint file inside a training run's ``checkpoints/`` folder (beside ``config.yaml``)."""
+    return path.suffix == ".ckpt" and path.is_file() and (path.parent.parent / "config.yaml").is_file()
+
+
 def resolve_model_specs(specs: list[str | tuple[str, nn.Module]]) -> list[str | tuple[str, nn.Module]]:
-    """Run folders (with ``checkpoints/last.ckpt``) become (label, EMA generator); names and pairs stay as given.
+    """Run folders (with ``checkpoints/last.ckpt``) and checkpoints inside them become (label, EMA generator); names
+    and pairs stay as given.
 
     A learned registry model without shipped weights is refused: scoring its random initial weights would
     put meaningless numbers in the table.
@@ -35,7 +44,7 @@ def resolve_model_specs(specs: list[str | tuple[str, nn.Module]]) -> list[str | 
     for spec in specs:
         if not isinstance(spec, str):
             resolved.append(spec)
-        elif (Path(spec) / "checkpoints" / "last.ckpt").is_file():
+        elif (Path(spec) / "checkpoints" / "last.ckpt").is_file() or _is_run_checkpoint(Path(spec)):
             resolved.append(load_run_generator(spec))
         elif spec in list_models() and spec not in shipped_models() and any(
             True for _ in create_model(spec).parameters()

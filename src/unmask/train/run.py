@@ -94,12 +94,14 @@ def train(config: dict[str, Any], resume: str | None = None) -> Path:
     return run_dir
 
 
-def load_run(run_dir: str | Path, prefix: str = "ema.") -> tuple[dict[str, Any], int, dict[str, torch.Tensor]]:
-    """A run folder's resolved config, its newest last checkpoint's step, and the weights of the submodule at
-    ``prefix`` (the EMA generator by default)."""
+def load_run(run_dir: str | Path, prefix: str = "ema.",
+             checkpoint_path: str | Path | None = None) -> tuple[dict[str, Any], int, dict[str, torch.Tensor]]:
+    """A run folder's resolved config, a checkpoint's step, and the weights of the submodule at ``prefix`` (the EMA
+    generator by default). The checkpoint is ``checkpoint_path`` (e.g. a kept ``step=001500.ckpt``) when given, else
+    the run's newest last checkpoint."""
     run_dir = Path(run_dir)
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    last = resolve_resume("last", run_dir)
+    last = resolve_resume(str(checkpoint_path) if checkpoint_path else "last", run_dir)
     if last is None:
         raise UnmaskError(f"{run_dir}: no checkpoints/last*.ckpt (has the run saved a checkpoint yet?)")
     checkpoint = torch.load(last, map_location="cpu", weights_only=False)
