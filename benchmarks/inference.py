@@ -6,8 +6,8 @@ Prints, per DeepFill architecture config, the per-face latency at 128² and 256�
 PyTorch channels-last (what ``unmask remove`` runs), ONNX Runtime (full graph optimisation) and ONNX Runtime with
 int8 dynamic quantisation of the convolutions, next to Telea; then the whole pipeline (detect, find the mask, align,
 inpaint, paste back) on a 1024² and a 4000x3000 photo with a synthetic surgical mask, for Telea, DeepFill in both
-backends and the default model when it is another one. The ``cpu`` config (``configs/train/deepfill_cpu_wide.yaml``,
-cnum 32) runs the shipped weights when they are installed: trained weights matter for speed (a sharp attention
+backends and the default model when it is another one. The ``cpu`` config (``configs/train/deepfill_cpu_wider.yaml``,
+cnum 64) runs the shipped weights when they are installed: trained weights matter for speed (a sharp attention
 softmax yields subnormal floats, see ``ContextualAttention``); the ``gpu`` config (cnum 48) has random weights.
 ``--profile`` prints GFLOP per face instead (no timing); ``--ops`` the default model's time per operator on one
 thread; ``--models`` only compares the named models (shipped weights, as ``unmask remove --model`` runs them:
@@ -40,7 +40,7 @@ from unmask.models.pretrained import WEIGHTS_DIR, card, shipped_models
 from unmask.occlusion import occlude
 from unmask.pipeline import Unmasker, default_model
 
-CONFIGS = {"cpu": "configs/train/deepfill_cpu_wide.yaml", "gpu": "configs/train/deepfill_gpu.yaml"}
+CONFIGS = {"cpu": "configs/train/deepfill_cpu_wider.yaml", "gpu": "configs/train/deepfill_gpu.yaml"}
 
 
 def median_seconds(function, repeats: int) -> float:
