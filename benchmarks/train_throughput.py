@@ -20,7 +20,7 @@ import torch
 
 from unmask.losses import hinge_d_loss
 from unmask.train.module import InpaintingGAN
-from unmask.train.run import load_config
+from unmask.train.run import load_config, trainer_precision
 
 
 def images_per_second(config: dict, steps: int, device: torch.device, bf16: bool) -> float:
@@ -74,8 +74,7 @@ def main() -> None:
         config = load_config(path)
         for precision in args.precisions:
             if precision == "config":
-                default = "32-true" if device.type == "cpu" else "bf16-mixed"
-                precision = "bf16" if config.get("trainer", {}).get("precision", default).startswith("bf16") else "32"
+                precision = "bf16" if trainer_precision(config, device.type == "cuda").startswith("bf16") else "32"
             rate = images_per_second(config, args.steps, device, bf16=precision == "bf16")
             data = config["data"]
             print(f"{path:40s} size {data['size']:4d} batch {data['batch_size']:3d} {precision:>4s}  "

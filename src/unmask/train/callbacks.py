@@ -89,4 +89,3 @@ class KeptCheckpoints(ModelCheckpoint):
     def state_key(self) -> str:
         """Distinct from the rolling checkpointer's key even when both run at the same interval."""
         return f"kept-{super().state_key}"
-

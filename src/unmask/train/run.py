@@ -50,6 +50,12 @@ def resolve_resume(resume: str | None, run_dir: Path) -> str | None:
     return resume
 
 
+def trainer_precision(config: dict[str, Any], gpu: bool) -> str:
+    """The Lightning precision a run trains in: the config's ``trainer.precision``, else bf16 autocast on a GPU and
+    float32 on a CPU."""
+    return str(config.get("trainer", {}).get("precision", "bf16-mixed" if gpu else "32-true"))
+
+
 def train(config: dict[str, Any], resume: str | None = None) -> Path:
     """Train (or resume) one run; the run folder holds the resolved config, checkpoints and sample grids."""
     config = copy.deepcopy(config)
@@ -71,13 +77,14 @@ def train(config: dict[str, Any], resume: str | None = None) -> Path:
         samples = SampleGrid(run_dir / "samples", every=int(config.get("sample_every", 500)))
     trainer_cfg = dict(config.get("trainer", {}))
     devices = trainer_cfg.pop("devices", 1)
+    trainer_cfg.pop("precision", None)
     gpu = torch.cuda.is_available()
     trainer = L.Trainer(
         default_root_dir=str(run_dir),
         accelerator="gpu" if gpu else "cpu",
         devices=devices,
         strategy="ddp" if gpu and int(devices) > 1 or int(trainer_cfg.get("num_nodes", 1)) > 1 else "auto",
-        precision=trainer_cfg.pop("precision", "bf16-mixed" if gpu else "32-true"),
+        precision=trainer_precision(config, gpu),
         callbacks=[
             ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
                             every_n_train_steps=int(config.get("checkpoint_every", 500))),
