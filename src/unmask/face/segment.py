@@ -20,7 +20,7 @@ from scipy import ndimage
 from unmask.errors import UnmaskError
 from unmask.face.align import align_face, transform_face, unwarp
 from unmask.face.detect import detect_faces
-from unmask.face.occluder_net import learned_occlusion_in_crop, segmenter_shipped
+from unmask.face.occluder_net import occluder_from_logits, segmenter_logits, segmenter_shipped
 from unmask.face.types import EYE_LEFT, EYE_RIGHT, JAW, MOUTH_OUTER, NOSE_BOTTOM, Face
 
 WORK_SIZE = 256  # side of the aligned crop the segmentation runs on
@@ -313,11 +313,12 @@ def occlusion_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | 
 
 
 def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings: SegmentSettings | None = None,
-                    method: str = "auto") -> tuple[np.ndarray, list[Face]]:
+                    method: str = "auto", threshold: float | None = None) -> tuple[np.ndarray, list[Face]]:
     """Find face masks and eye bars on every face of an RGB uint8 photo (H, W, 3).
 
     method: ``learned`` (the shipped segmenter, see ``unmask.face.occluder_net``), ``kmeans`` (seed 004's colour
     clustering, tuned by ``settings``) or ``auto`` (learned when its weights are installed, else kmeans).
+    ``threshold``: the learned segmenter's logit threshold (default: the one recorded with its weights).
     Returns the union mask, uint8 (H, W) with 1 = occluded, and the faces: the given ones, else those detected
     (down to RESCUE_SCORE for occluded faces when none reaches the detector's usual threshold).
     """
@@ -335,7 +336,7 @@ def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings
     for face in faces:
         aligned = align_face(image, face, size=WORK_SIZE)
         if method == "learned":
-            found = learned_occlusion_in_crop(aligned.image)
+            found = occluder_from_logits(segmenter_logits(aligned.image), threshold)
         else:
             found = occlusion_in_crop(aligned.image, transform_face(face, aligned.matrix), settings)
         if rescue and not found.any():
