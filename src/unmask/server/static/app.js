@@ -12,6 +12,7 @@ const page = {
   height: 0,
   baseMask: null, // canvas with the mask the server found, in MASK_COLOUR
   strokes: [], // edits since then: {tool, size, points} or {tool: "clear"}; undo pops one
+  foundMessage: "", // the status line that reported what was found, shown again when every edit is undone
   drawing: null,
   urls: [],
 };
@@ -34,6 +35,13 @@ function plural(count, word) {
   return `${count} ${word}${count === 1 ? "" : "s"}`;
 }
 
+function unavailableNote(model) {
+  // The first clause of the pipeline's reason, without its "model 'name' " prefix: "has no trained weights
+  // shipped", "fills from a reference photo".
+  const reason = (model.reason || "cannot run here").split(/[:;]/)[0];
+  return reason.replace(`model '${model.name}' `, "");
+}
+
 async function loadModels() {
   const response = await fetch("/api/v1/models");
   if (!response.ok) {
@@ -42,7 +50,7 @@ async function loadModels() {
   }
   const body = await response.json();
   for (const model of body.models) {
-    const label = `${model.name} (${model.kind})${model.available ? "" : " — no weights shipped"}`;
+    const label = `${model.name} (${model.kind})${model.available ? "" : ` — ${unavailableNote(model)}`}`;
     const option = new Option(label, model.name, model.default, model.default);
     option.disabled = !model.available;
     option.title = model.reason || "";
@@ -194,22 +202,30 @@ function moveStroke(event) {
   paintStroke($("mask").getContext("2d"), page.drawing, points.length - 1);
 }
 
+function showMaskState() {
+  // The status line for the mask as it is now: the found one untouched, or edited (and how far undo goes).
+  const edits = page.strokes.length;
+  if (edits === 0) setState("detected", page.foundMessage);
+  else setState("edited", `Mask edited (${plural(edits, "edit")} to undo). Remove fills exactly the marked pixels.`);
+}
+
 function endStroke() {
   if (!page.drawing) return;
   page.drawing = null;
-  setState("edited", "Mask edited. Remove fills exactly the marked pixels.");
+  showMaskState();
 }
 
 function undo() {
   if (page.strokes.length === 0) return;
   page.strokes.pop();
   redrawMask();
-  setState(page.strokes.length ? "edited" : "detected");
+  showEditor();
 }
 
 function clearMask() {
   page.strokes.push({ tool: "clear" });
   redrawMask();
+  showEditor();
   setState("edited", "Mask cleared. Paint what should be filled.");
 }
 
@@ -220,11 +236,30 @@ function forgetUrls() {
   page.urls = [];
 }
 
+function showEditor() {
+  // The photo with its mask in place of the result, ready to paint.
+  $("result").hidden = true;
+  $("stage").hidden = false;
+  showMaskState();
+}
+
+function showResult(before, after, name) {
+  // The before/after in place of the editor, Download above it, scrolled into view (phones stack the controls
+  // above it).
+  $("before").src = before;
+  $("after").src = after;
+  const link = $("download");
+  link.href = after;
+  link.download = name;
+  $("stage").hidden = true;
+  $("result").hidden = false;
+  $("result").scrollIntoView({ block: "nearest" });
+}
+
 async function openPhoto(file) {
   if (!file) return;
   forgetUrls();
-  $("compare").hidden = true;
-  $("download").hidden = true;
+  $("result").hidden = true;
   $("run").disabled = true;
   setState("loading", `Looking for faces in ${file.name}…`);
   const form = new FormData();
@@ -247,18 +282,19 @@ async function openPhoto(file) {
   page.height = found.height;
   page.strokes = [];
   sizeCanvases(found.width, found.height);
+  $("work").style.setProperty("--aspect", found.width / found.height);
   $("photo").getContext("2d").drawImage(bitmap, 0, 0, found.width, found.height);
   page.baseMask = await maskFromPng(found.mask_png);
   redrawMask();
   drawFaces(found.faces);
-  $("stage").hidden = false;
   $("tools").disabled = false;
   $("run").disabled = found.faces.length === 0;
   const share = (100 * found.occluded_fraction).toFixed(1);
-  setState("detected", found.faces.length === 0
+  page.foundMessage = found.faces.length === 0
     ? "No face found: removal needs a face."
     : `${plural(found.faces.length, "face")} found; ${share}% of the photo marked as covered. ` +
-      "Paint or erase to fix the mask, then Remove.");
+      "Paint or erase to fix the mask, then Remove.";
+  showEditor();
 }
 
 function downloadName(response, fallback) {
@@ -287,17 +323,11 @@ async function run() {
     const before = URL.createObjectURL(page.file);
     const after = URL.createObjectURL(result);
     page.urls.push(before, after);
-    $("before").src = before;
-    $("after").src = after;
-    $("compare").hidden = false;
-    const link = $("download");
-    link.href = after;
-    link.download = downloadName(response, "unmasked.png");
-    link.hidden = false;
     const faces = Number(response.headers.get("X-Unmask-Faces") || 0);
     const notes = response.headers.get("X-Unmask-Notes");
     setState("done", `Done with ${response.headers.get("X-Unmask-Model")}: ${plural(faces, "face")} filled. ` +
       "Drag the slider to compare; the download keeps the photo's size and format." + (notes ? ` Note: ${notes}` : ""));
+    showResult(before, after, downloadName(response, "unmasked.png"));  // after the status, which moves it on phones
   } finally {
     $("run").disabled = false;
   }
@@ -326,6 +356,7 @@ function setup() {
   $("size").addEventListener("input", () => ($("size-value").textContent = $("size").value));
   $("undo").addEventListener("click", undo);
   $("clear").addEventListener("click", clearMask);
+  $("edit").addEventListener("click", showEditor);
   $("show-mask").addEventListener("change", () => ($("mask").style.visibility = $("show-mask").checked ? "" : "hidden"));
   document.addEventListener("keydown", (event) => {
     if ((event.ctrlKey || event.metaKey) && event.key === "z") {
