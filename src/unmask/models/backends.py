@@ -29,6 +29,13 @@ def is_learned(model: nn.Module) -> bool:
     return any(True for _ in model.parameters()) or hasattr(model, "session")
 
 
+def onnx_cache_path(name: str) -> Path:
+    """Where the ONNX graph of ``name``'s shipped weights is kept once exported (named by the weights' sha256)."""
+    from unmask.models.pretrained import card
+
+    return cache_dir() / f"{name}-{card(name)['sha256'][:16]}.onnx"
+
+
 def shipped_onnx(name: str) -> Path:
     """The ONNX graph of the shipped weights of ``name``, exported into the cache on first use.
 
@@ -39,7 +46,7 @@ def shipped_onnx(name: str) -> Path:
     from unmask.models.pretrained import card
 
     digest = card(name)["sha256"]
-    path = cache_dir() / f"{name}-{digest[:16]}.onnx"
+    path = onnx_cache_path(name)
     if path.is_file():
         try:
             if OnnxInpainter(path).metadata.get("unmask_weights", "").endswith(f":{digest}"):
