@@ -198,7 +198,7 @@ def test_api(tmp_path, astronaut):
     cases += [bytes(b ^ 0x55 if i % 97 == 0 else b for i, b in enumerate(photo[:5000]))]
     settings_ = Settings(max_upload_bytes=4 * 1024 * 1024, max_pixels=4_000_000, workers=1, queue=2,
                          study_db=tmp_path / "study.sqlite")
-    with TestClient(create_app(settings_)) as client:
+    with TestClient(create_app(settings_), base_url="http://localhost") as client:
         for data in cases:
             for route in ("/api/v1/remove", "/api/v1/detect"):
                 _count("test_api")

@@ -101,7 +101,7 @@ def test_server_never_touches_client_paths(tmp_path, astronaut, monkeypatch):
     buffer = io.BytesIO()
     Image.fromarray(astronaut).save(buffer, format="PNG")
     settings = Settings(max_upload_bytes=4 << 20, max_pixels=4_000_000, study_db=tmp_path / "study.sqlite")
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         for name in (str(target), "../../evil.png", "evil.png", "/etc/passwd", "..\\..\\evil.png"):
             response = client.post("/api/v1/remove", files={"image": (name, buffer.getvalue()),
                                                             "mask": (str(target), _png(_mouth_hole(astronaut)))},

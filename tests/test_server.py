@@ -50,7 +50,7 @@ def masked(astronaut):
 def client(tmp_path_factory):
     settings = Settings(max_upload_bytes=MAX_UPLOAD, max_pixels=MAX_PIXELS, workers=1, queue=2,
                         study_db=tmp_path_factory.mktemp("study") / "none.sqlite")
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), base_url="http://localhost") as test_client:
         yield test_client
 
 
@@ -125,7 +125,7 @@ def test_remove_with_a_mask_keeps_size_format_and_outside_pixels(client, masked)
 
 def test_the_onnxruntime_backend_serves_the_shipped_model(masked, tmp_path):
     settings = Settings(workers=1, queue=0, backend="onnxruntime", study_db=tmp_path / "none.sqlite")
-    with TestClient(create_app(settings)) as onnx_client:
+    with TestClient(create_app(settings), base_url="http://localhost") as onnx_client:
         body = onnx_client.get("/api/v1/models").json()
         assert body["backend"] == "onnxruntime"
         models = {model["name"]: model for model in body["models"]}

@@ -54,7 +54,7 @@ def test_build_labels_by_metadata_and_pairs_by_name(photos, tmp_path):
     store = StudyStore(tmp_path / "s.sqlite")
     info = store.info()
     assert info["images"] == 6 and info["pairs"] == 3 and info["time_limits_ms"] == list(TIME_LIMITS_MS)
-    data, media_type = store.image(store.next_trial("participant-1", "rate")[0]["images"][0])
+    data, media_type = store.image(store.next_trial(store.invite(1)[0], "rate")[0]["images"][0])
     assert media_type == "image/jpeg" and max(Image.open(io.BytesIO(data)).size) == 128
     assert b"unmask" not in data  # no metadata gives an unmasked image away
     with pytest.raises(UnmaskError, match="already exists"):
@@ -67,29 +67,31 @@ def test_trials_and_answers(photos, tmp_path):
     real, fake = photos
     build_study(tmp_path / "s.sqlite", [real, fake], max_side=64)
     store = StudyStore(tmp_path / "s.sqlite")
+    first, second = store.invite(2)
     seen = set()
     while True:
-        trial, answered, total = store.next_trial("participant-1", "rate")
+        trial, answered, total = store.next_trial(first, "rate")
         if trial is None:
             break
         assert trial["images"][0] not in seen and total == 6
+        assert store.next_trial(first, "rate")[0] == trial  # asking again serves the same open trial
         seen.add(trial["images"][0])
-        assert store.answer(trial["token"], 7, None, 1200) == answered + 1
+        assert store.answer(first, trial["token"], 7, None, 1200) == answered + 1
         with pytest.raises(StudyError, match="already answered") as error:
-            store.answer(trial["token"], 7, None, 1200)
+            store.answer(first, trial["token"], 7, None, 1200)
         assert error.value.status == 409
     assert len(seen) == 6
     limits = []
     for _ in range(3):
-        trial, _, _ = store.next_trial("participant-2", "pair")
+        trial, _, _ = store.next_trial(second, "pair")
         assert len(trial["images"]) == 2 and trial["time_limit_ms"] in TIME_LIMITS_MS
         limits.append(trial["time_limit_ms"])
         with pytest.raises(StudyError, match="takes a choice"):
-            store.answer(trial["token"], 5, None, 10)
-        store.answer(trial["token"], None, "left", 300)
-    assert store.next_trial("participant-2", "pair")[0] is None
+            store.answer(second, trial["token"], 5, None, 10)
+        store.answer(second, trial["token"], None, "left", 300)
+    assert store.next_trial(second, "pair")[0] is None
     with pytest.raises(StudyError, match="unknown trial") as error:
-        store.answer("0" * 32, 3, None, 10)
+        store.answer(second, "0" * 32, 3, None, 10)
     assert error.value.status == 404
     answers = store.answers()
     assert len(answers) == 9 and {a.method for a in answers if a.task == "pair"} == {"telea", "ns"}
@@ -118,14 +120,15 @@ def test_cli_create_and_report(photos, tmp_path, capsys):
     db = tmp_path / "cli.sqlite"
     assert main(["study", "create", str(real), str(fake), "--db", str(db), "--max-side", "64"]) == 0
     store = StudyStore(db)
-    for participant in ("participant-a", "participant-b"):
+    for index, participant in enumerate(store.invite(2)):
         while (trial := store.next_trial(participant, "rate")[0]) is not None:
-            store.answer(trial["token"], 3 + len(participant) % 5, None, 500)
+            store.answer(participant, trial["token"], 3 + index, None, 500)
         while (trial := store.next_trial(participant, "pair")[0]) is not None:
-            store.answer(trial["token"], None, "right", 500)
+            store.answer(participant, trial["token"], None, "right", 500)
     assert main(["study", "report", "--db", str(db), "-o", str(tmp_path / "hist.png")]) == 0
     out = capsys.readouterr().out
     assert "Realism ratings" in out and "Which is real?" in out and "telea" in out
+    assert "Answers counted: 18; refused: 0" in out
     assert Image.open(tmp_path / "hist.png").size[0] > 500
     assert main(["study", "report", "--db", str(tmp_path / "missing.sqlite")]) == 2
 
@@ -133,32 +136,35 @@ def test_cli_create_and_report(photos, tmp_path, capsys):
 def test_study_api_never_says_which_is_real(photos, tmp_path):
     real, fake = photos
     build_study(tmp_path / "s.sqlite", [real, fake], max_side=64, tasks=["pair"])
-    with TestClient(create_app(Settings(study_db=tmp_path / "s.sqlite"))) as client:
+    participant = StudyStore(tmp_path / "s.sqlite").invite(1)[0]
+    with TestClient(create_app(Settings(study_db=tmp_path / "s.sqlite")), base_url="http://localhost") as client:
         info = client.get("/api/v1/study").json()
         assert info["tasks"] == ["pair"] and info["pairs"] == 3
         assert client.get("/study").status_code == 200
-        body = client.post("/api/v1/study/next", json={"participant": "participant-1", "task": "pair"}).json()
+        body = client.post("/api/v1/study/next", json={"participant": participant, "task": "pair"}).json()
         assert set(body["trial"]) == {"token", "task", "images", "time_limit_ms"}
         for url in body["trial"]["images"]:
             image = client.get(url)
             assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
-        answer = {"trial": body["trial"]["token"], "choice": "left", "response_ms": 800}
+        answer = {"participant": participant, "trial": body["trial"]["token"], "choice": "left", "response_ms": 800}
         assert client.post("/api/v1/study/answer", json=answer).json() == {"saved": True, "answered": 1}
         assert client.post("/api/v1/study/answer", json=answer).status_code == 409
-        wrong_task = client.post("/api/v1/study/next", json={"participant": "participant-1", "task": "rate"})
+        wrong_task = client.post("/api/v1/study/next", json={"participant": participant, "task": "rate"})
         assert wrong_task.status_code == 422 and "no 'rate' task" in wrong_task.json()["detail"]
         bad_id = client.post("/api/v1/study/next", json={"participant": "../etc", "task": "pair"})
         assert bad_id.status_code == 422 and "participant" in bad_id.json()["detail"]
         assert client.get("/api/v1/study/images/nope").status_code == 404
-    with TestClient(create_app(Settings(study_db=tmp_path / "none.sqlite"))) as client:
+    with TestClient(create_app(Settings(study_db=tmp_path / "none.sqlite")), base_url="http://localhost") as client:
         missing = client.get("/api/v1/study")
         assert missing.status_code == 404 and "unmask study create" in missing.json()["detail"]
+        assert str(tmp_path) not in missing.text and "none.sqlite" not in missing.text  # no server path
 
 
 def test_no_answer_is_lost_when_the_server_is_killed(photos, tmp_path):
     real, fake = photos
     db = tmp_path / "s.sqlite"
     build_study(db, [real, fake], max_side=64, tasks=["rate"])
+    participant = StudyStore(db).invite(1)[0]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -175,8 +181,9 @@ def test_no_answer_is_lost_when_the_server_is_killed(photos, tmp_path):
                 assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()
                 time.sleep(0.2)
         for rating in (2, 5, 9):
-            trial = httpx.post(f"{url}/api/v1/study/next", json={"participant": "participant-k", "task": "rate"}).json()
-            answer = {"trial": trial["trial"]["token"], "rating": rating, "response_ms": 100}
+            trial = httpx.post(f"{url}/api/v1/study/next", json={"participant": participant, "task": "rate"}).json()
+            answer = {"participant": participant, "trial": trial["trial"]["token"], "rating": rating,
+                      "response_ms": 100}
             assert httpx.post(f"{url}/api/v1/study/answer", json=answer).json()["saved"] is True
         os.kill(server.pid, signal.SIGKILL)
         server.wait(10)

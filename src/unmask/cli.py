@@ -210,84 +210,6 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    """Serve the web page and REST API with uvicorn until interrupted."""
-    import uvicorn
-
-    from unmask.server.app import create_app
-    from unmask.server.settings import Settings
-
-    settings = Settings(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels,
-                        workers=args.workers, queue=args.queue, study_db=Path(args.study_db).resolve(),
-                        backend=args.backend)
-    print(f"unmask: serving on http://{args.host}:{args.port}/ (study: {settings.study_db})", flush=True)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
-    return 0
-
-
-def run_study_create(args: argparse.Namespace) -> int:
-    """Build a realism study file from real and unmasked photos."""
-    from unmask.study.builder import build_study
-
-    counts = build_study(args.db, args.images, name=args.name, tasks=args.tasks.split(","), max_side=args.max_side,
-                         seed=args.seed)
-    print(f"study {args.db}: " + ", ".join(f"{key}={value}" for key, value in counts.items()))
-    return 0
-
-
-def run_study_report(args: argparse.Namespace) -> int:
-    """Print mean rating and picked-as-real share per method with 95% CIs; write the histogram PNG."""
-    from unmask.study.report import format_report, pair_rows, plot_report, rating_rows
-    from unmask.study.store import StudyStore
-
-    answers = StudyStore(args.db).answers()
-    ratings, pairs = rating_rows(answers), pair_rows(answers)
-    print(format_report(ratings, pairs))
-    picture = args.output or str(Path(args.db).with_suffix("")) + "-report.png"
-    print(f"histogram: {plot_report(answers, ratings, pairs, picture)}")
-    return 0
-
-
-def _tasks(text: str) -> str:
-    if not text or not set(text.split(",")) <= {"rate", "pair"}:
-        raise argparse.ArgumentTypeError(f"expected rate, pair or rate,pair, got {text!r}")
-    return text
-
-
-def add_server_parsers(commands: argparse._SubParsersAction) -> None:
-    """The ``serve`` and ``study create|report`` sub-commands."""
-    from unmask.server.settings import BACKENDS, DEFAULT_STUDY_DB, Settings
-
-    defaults = Settings()
-    srv = commands.add_parser("serve", help="serve the web page and REST API (localhost by default)")
-    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    srv.add_argument("--port", type=int, default=8000)
-    srv.add_argument("--workers", type=int, default=defaults.workers, help="pipeline worker processes")
-    srv.add_argument("--queue", type=int, default=defaults.queue, help="requests waiting beyond those: then 503")
-    srv.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_bytes / 1024 / 1024)
-    srv.add_argument("--max-pixels", type=int, default=defaults.max_pixels, help="pixel cap of an uploaded photo")
-    srv.add_argument("--backend", choices=BACKENDS, default=defaults.backend,
-                     help="run the networks in PyTorch or ONNX Runtime (shipped weights exported once, cached)")
-    srv.add_argument("--study-db", default=DEFAULT_STUDY_DB, help=f"study file served at /study ({DEFAULT_STUDY_DB})")
-    srv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    srv.set_defaults(handler=run_serve)
-
-    study = commands.add_parser("study", help="realism study: create one from photos, report its answers")
-    actions = study.add_subparsers(dest="study_command", required=True)
-    make = actions.add_parser("create", help="build a study file from real and unmasked photos (labels from metadata)")
-    make.add_argument("images", nargs="+", help="image files or folders; unmask's outputs are recognised as such")
-    make.add_argument("--db", default=DEFAULT_STUDY_DB, help=f"study file to create (default {DEFAULT_STUDY_DB})")
-    make.add_argument("--name", default="realism study")
-    make.add_argument("--tasks", type=_tasks, default="rate,pair", help="rate (1-10), pair (which is real) or both")
-    make.add_argument("--max-side", type=int, default=1024, help="longer side of the shown images in pixels")
-    make.add_argument("--seed", type=int, default=0, help="seed for pairing photos that have no namesake")
-    make.set_defaults(handler=run_study_create)
-    report = actions.add_parser("report", help="mean score per method with 95%% CIs and a histogram picture")
-    report.add_argument("--db", default=DEFAULT_STUDY_DB)
-    report.add_argument("-o", "--output", default=None, help="histogram PNG (default <db>-report.png)")
-    report.set_defaults(handler=run_study_report)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``unmask`` argument parser with one sub-command per job."""
     from unmask.occlusion import KINDS
@@ -363,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(handler=run_train)
 
     from unmask.eval.cli import add_evaluate_parser
+    from unmask.server.commands import add_server_parsers
 
     add_evaluate_parser(commands)
     add_server_parsers(commands)

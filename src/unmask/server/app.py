@@ -18,11 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image, UnidentifiedImageError
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from unmask import __version__
 from unmask.errors import UnmaskError
 from unmask.server.catalogue import Catalogue
 from unmask.server.gate import UploadGate
+from unmask.server.limits import BodyLimits
 from unmask.server.pool import WorkerCrashed, WorkerPool
 from unmask.server.schemas import DetectResponse, ErrorResponse, Health, ModelsResponse
 from unmask.server.settings import Settings
@@ -31,7 +33,7 @@ from unmask.server.tasks import RemoveResult, UploadError
 
 STATIC = Path(str(resources.files("unmask.server") / "static"))
 UPLOAD_PATHS = frozenset({"/api/v1/remove", "/api/v1/detect"})
-ERRORS = {status: {"model": ErrorResponse} for status in (400, 404, 413, 422, 503)}
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 404, 408, 413, 422, 503)}
 
 
 async def _read_image(upload: UploadFile, field: str, max_pixels: int) -> tuple[bytes, str | None]:
@@ -119,7 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "face is invented, not recovered.")
     app.state.settings, app.state.pool, app.state.catalogue = settings, pool, catalogue
     _install_error_handlers(app, pool)
-    app.add_middleware(UploadGate, pool=pool, max_bytes=settings.max_upload_bytes, paths=UPLOAD_PATHS)
+    app.add_middleware(UploadGate, pool=pool, paths=UPLOAD_PATHS)  # innermost of the three
+    app.add_middleware(BodyLimits, upload_paths=UPLOAD_PATHS, upload_bytes=settings.max_upload_bytes,
+                       other_bytes=settings.max_body_bytes, read_timeout=settings.read_timeout,
+                       min_rate=settings.min_upload_rate)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts), www_redirect=False)
 
     @app.get("/healthz", response_model=Health, tags=["service"])
     def healthz() -> Health:
@@ -165,7 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             headers={"X-Unmask-Faces": str(len(found.faces))})
         return JSONResponse(found.model_dump())
 
-    app.include_router(study_router(settings.study_db))
+    app.include_router(study_router(settings))
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

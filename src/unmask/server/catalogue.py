@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
+from unmask.errors import quoted
 from unmask.server.pool import WorkerPool
 from unmask.server.schemas import ModelsResponse
 
@@ -31,7 +32,7 @@ class Catalogue:
         if not name:
             return answer.default
         if name not in models:
-            raise HTTPException(400, f"unknown model {name!r}; available: "
+            raise HTTPException(400, f"unknown model {quoted(name)}; available: "
                                      f"{', '.join(n for n, info in models.items() if info.available)}")
         if not models[name].available:
             raise HTTPException(400, models[name].reason or f"model {name!r} cannot be used")

@@ -1,21 +1,23 @@
-"""ASGI middleware in front of the upload endpoints: admission to the worker pool and the request-body cap.
+"""ASGI middleware in front of the upload endpoints: admission to the worker pool, and cancellation when the
+client goes away.
 
-Both answer before the body is read: a full pool gets 503 with Retry-After, a declared Content-Length over the
-cap gets 413; a body that grows past the cap while streaming (no or a false Content-Length) stops with 413 too.
+A request takes a place in the pool only once its whole body has arrived (the body cap and the read deadline
+bound what happens before), so slow clients cannot hold the places. A full pool is answered 503 with Retry-After
+before the body is read, and again if it filled up while the body arrived. When the client disconnects while its
+request is admitted, the request is cancelled: its job is dropped from the queue (or its result discarded if a
+worker already runs it) and its place is given back at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 
-from starlette.exceptions import HTTPException
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from unmask.server.pool import WorkerPool
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MB"
 
 
 async def send_error(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
@@ -28,37 +30,52 @@ async def send_error(send: Send, status: int, detail: str, headers: dict[str, st
 
 
 class UploadGate:
-    """Guard ``paths``: at most ``pool.capacity`` requests inside at once, bodies of at most ``max_bytes``."""
+    """Guard ``paths``: at most ``pool.capacity`` requests admitted at once, each from its last body byte on."""
 
-    def __init__(self, app: ASGIApp, pool: WorkerPool, max_bytes: int, paths: frozenset[str]) -> None:
-        self.app, self.pool, self.max_bytes, self.paths = app, pool, max_bytes, paths
+    def __init__(self, app: ASGIApp, pool: WorkerPool, paths: frozenset[str]) -> None:
+        self.app, self.pool, self.paths = app, pool, paths
+
+    def _busy(self) -> tuple[str, dict[str, str]]:
+        seconds = self.pool.retry_after()
+        return (f"the server is busy ({self.pool.capacity} requests in progress); retry in {seconds} s",
+                {"Retry-After": str(seconds)})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths:
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await send_error(send, 413, f"the upload is {_megabytes(int(declared))}, over the server's limit of "
-                                        f"{_megabytes(self.max_bytes)}; send a smaller photo")
+        if self.pool.admitted >= self.pool.capacity:
+            await send_error(send, 503, *self._busy())
             return
-        if not self.pool.admit():
-            seconds = self.pool.retry_after()
-            await send_error(send, 503, f"the server is busy ({self.pool.capacity} requests in progress); "
-                                        f"retry in {seconds} s", {"Retry-After": str(seconds)})
-            return
-        received = 0
+        admitted = asyncio.Event()
 
-        async def counted_receive() -> Message:
-            nonlocal received
+        async def admitting_receive() -> Message:
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise HTTPException(413, f"the upload is over the server's limit of {_megabytes(self.max_bytes)}; "
-                                         f"send a smaller photo")
+            if message["type"] == "http.request" and not message.get("more_body", False) and not admitted.is_set():
+                if not self.pool.admit():
+                    raise HTTPException(503, *self._busy())
+                admitted.set()
             return message
 
+        request = asyncio.ensure_future(self.app(scope, admitting_receive, send))
+        gone = asyncio.ensure_future(_disconnected(receive, admitted))
         try:
-            await self.app(scope, counted_receive, send)
+            done, _ = await asyncio.wait({request, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if request in done:
+                request.result()  # the app's own exceptions go on up
+            else:  # the client left: stop its job
+                request.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await request
         finally:
-            self.pool.release()
+            request.cancel()
+            gone.cancel()
+            if admitted.is_set():
+                self.pool.release()
+
+
+async def _disconnected(receive: Receive, body_received: asyncio.Event) -> None:
+    """Return when the client disconnects after sending its whole body (the app reads no more by then)."""
+    await body_received.wait()
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -16,6 +16,8 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from unmask.server.http import uvicorn_config
+
 
 @contextmanager
 def serve_in_background(app: FastAPI, host: str = "127.0.0.1", timeout: float = 30.0) -> Iterator[str]:
@@ -23,7 +25,7 @@ def serve_in_background(app: FastAPI, host: str = "127.0.0.1", timeout: float = 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, app.state.settings.read_timeout, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

@@ -22,9 +22,10 @@ class WorkerCrashed(Exception):
 class WorkerPool:
     """``workers`` processes behind a queue of ``queue`` places; ``admit()`` is False when all are taken.
 
-    Admission covers a request from its first byte to its last, so the number of uploads held in memory and
-    of jobs waiting for a worker are both bounded by ``capacity``. Workers are forked from a fork server that
-    has imported the pipeline once, so a crashed pool restarts in well under a second.
+    Admission covers a request from the end of its body to its last byte out (``gate.UploadGate``), so the
+    number of uploads held in memory and of jobs waiting for a worker are both bounded by ``capacity``. Workers
+    are forked from a fork server that has imported the pipeline once, so a crashed pool restarts in well under a
+    second.
     """
 
     def __init__(self, workers: int, queue: int, threads: int) -> None:
@@ -76,12 +77,21 @@ class WorkerPool:
             executor.submit(run_job, "warm_up", *args)
 
     async def run(self, job: str, *args: Any) -> Any:
-        """Run ``unmask.server.jobs.<job>(*args)`` in a worker and return its result; its exceptions raise here."""
+        """Run ``unmask.server.jobs.<job>(*args)`` in a worker and return its result; its exceptions raise here.
+
+        Cancelling the call drops the job if no worker has started it yet; a started job runs on, unread.
+        """
         executor = self._executor_now()
+        # submit() may wait for a worker to be forked (seconds while the fork server first imports the pipeline),
+        # so it runs in a thread and the event loop keeps answering.
+        submitted = asyncio.ensure_future(asyncio.to_thread(executor.submit, run_job, job, *args))
         try:
-            # submit() may wait for a worker to be forked (seconds while the fork server first imports the
-            # pipeline), so it runs in a thread and the event loop keeps answering.
-            future = await asyncio.to_thread(executor.submit, run_job, job, *args)
+            try:
+                future = await asyncio.shield(submitted)
+            except asyncio.CancelledError:  # the client left while the job was handed over: drop it once it is
+                submitted.add_done_callback(lambda task: task.cancelled() or task.exception() or task.result().cancel())
+                raise
+            # Cancelling this await (the client left) cancels the job if it still waits for a worker.
             result, seconds = await asyncio.wrap_future(future)
         except BrokenProcessPool:
             with self._lock:

@@ -76,7 +76,7 @@ class StudyInfo(BaseModel):
 class NextRequest(BaseModel):
     """Ask for the next trial of one participant."""
 
-    participant: str = Field(pattern=PARTICIPANT_PATTERN, description="an id the page makes up and keeps")
+    participant: str = Field(pattern=PARTICIPANT_PATTERN, description="the participant's token from their link")
     task: Literal["rate", "pair"]
 
 
@@ -99,8 +99,9 @@ class NextResponse(BaseModel):
 
 
 class AnswerRequest(BaseModel):
-    """A participant's answer to one trial: a rating 1-10 (rate) or the side picked as real (pair)."""
+    """A participant's answer to one trial served to them: a rating 1-10 (rate) or the side picked as real (pair)."""
 
+    participant: str = Field(pattern=PARTICIPANT_PATTERN, description="the participant's token from their link")
     trial: str = Field(pattern=r"^[0-9a-f]{32}$")
     rating: int | None = Field(None, ge=1, le=10, description="rate: 10 = looks like an unedited photo")
     choice: Literal["left", "right"] | None = Field(None, description="pair: the image judged real")

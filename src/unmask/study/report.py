@@ -125,3 +125,10 @@ def plot_report(answers: list[Answer], ratings: list[RatingRow], pairs: list[Pai
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def format_rejections(valid: int, rejected: dict[str, int]) -> str:
+    """One line of how many answers were counted and how many were refused, by reason."""
+    line = f"Answers counted: {valid}; refused: {sum(rejected.values())}"
+    reasons = "; ".join(f"{reason}: {count}" for reason, count in sorted(rejected.items(), key=lambda kv: -kv[1]))
+    return f"{line} ({reasons})" if reasons else line

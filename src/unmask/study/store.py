@@ -1,7 +1,12 @@
-"""The realism study's SQLite file: images, pairs, served trials and answers, each answer committed at once.
+"""The realism study's SQLite file: images, pairs, invited participants, served trials and answers, each answer
+committed at once.
 
 One file holds one study. WAL journaling with ``synchronous=FULL`` means an answer acknowledged to the page is
 on disk: killing the server loses none. Which image is real lives only here, never in what the page gets.
+
+Only invited participants (``invite``: one secret link each) get trials, a participant has at most one open
+trial per task, and an answer is stored only for an open, unexpired trial served to that participant, once per
+trial; every refused answer is counted by reason (``rejections``) so the report can say how many there were.
 """
 
 from __future__ import annotations
@@ -32,6 +37,13 @@ CREATE TABLE answers (id INTEGER PRIMARY KEY, trial TEXT UNIQUE NOT NULL REFEREN
                       image_id INTEGER, pair_id INTEGER, rating INTEGER, chose_real INTEGER,
                       time_limit_ms INTEGER, response_ms INTEGER NOT NULL, answered_at REAL NOT NULL);
 """
+# Added after the first studies were made; created in older files when they are opened.
+INVITATIONS = """
+CREATE TABLE IF NOT EXISTS participants (token TEXT PRIMARY KEY, invited_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS rejections (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
+"""
+UNINVITED = "stored without an invitation (before invitations existed)"
+TRIAL_TTL = 1800.0  # seconds a served trial waits for its answer
 
 
 class StudyError(UnmaskError):
@@ -58,13 +70,15 @@ class Answer:
 class StudyStore:
     """Access to one study file; every method opens its own connection, so it is safe from any thread."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, trial_ttl: float = TRIAL_TTL) -> None:
         self.path = Path(path)
+        self.trial_ttl = trial_ttl
         if not self.path.is_file():
             raise StudyError(f"{self.path}: no study here; create one with `unmask study create`", 404)
         with self._connect() as db:
             try:
                 db.execute("SELECT value FROM meta WHERE key = 'name'").fetchone()
+                db.executescript(INVITATIONS)
             except sqlite3.DatabaseError as error:
                 raise StudyError(f"{self.path}: not a study file ({error})", 404) from None
 
@@ -77,7 +91,7 @@ class StudyStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         with sqlite3.connect(path) as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+            db.executescript(SCHEMA + INVITATIONS)
             limits = ",".join("none" if limit is None else str(limit) for limit in time_limits_ms)
             db.executemany("INSERT INTO meta VALUES (?, ?)",
                            [("name", name), ("tasks", ",".join(tasks)), ("time_limits_ms", limits),
@@ -131,24 +145,56 @@ class StudyStore:
         total = db.execute(f"SELECT COUNT(*) FROM {'images' if task == 'rate' else 'pairs'}").fetchone()[0]
         return answered, total
 
+    def invite(self, count: int) -> list[str]:
+        """Make ``count`` new participant tokens (each the secret of one participant's link) and return them."""
+        tokens = [secrets.token_urlsafe(16) for _ in range(count)]
+        with self._connect() as db:
+            db.executemany("INSERT INTO participants VALUES (?, ?)", [(token, time.time()) for token in tokens])
+        return tokens
+
+    def _check_invited(self, db: sqlite3.Connection, participant: str) -> None:
+        if db.execute("SELECT 1 FROM participants WHERE token = ?", (participant,)).fetchone() is None:
+            raise StudyError("this study link is not valid; ask the study's owner for yours", 403)
+
     def next_trial(self, participant: str, task: str) -> tuple[dict | None, int, int]:
         """Serve the participant's next item of ``task`` (least-answered first, random among equals).
 
-        Returns the trial (token, task, image tokens in display order, time limit) or None when every item
-        is answered, and the participant's answered and total counts.
+        A participant's open trial of the task is served again until it is answered or expires, so asking
+        repeatedly adds nothing. Returns the trial (token, task, image tokens in display order, time limit) or None
+        when every item is answered, and the participant's answered and total counts.
         """
         with self._connect() as db:
+            self._check_invited(db, participant)
             if task not in self._meta(db)["tasks"].split(","):
                 raise StudyError(f"this study has no {task!r} task")
             db.execute("BEGIN IMMEDIATE")
             try:
-                trial = self._rate_trial(db, participant) if task == "rate" else self._pair_trial(db, participant)
+                db.execute("DELETE FROM trials WHERE served_at < ? AND token NOT IN (SELECT trial FROM answers)",
+                           (time.time() - self.trial_ttl,))
+                trial = self._open_trial(db, participant, task)
+                if trial is None:
+                    trial = self._rate_trial(db, participant) if task == "rate" else self._pair_trial(db, participant)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             answered, total = self._progress(db, participant, task)
         return trial, answered, total
+
+    def _open_trial(self, db: sqlite3.Connection, participant: str, task: str) -> dict | None:
+        """The participant's unanswered trial of ``task`` served within the lifetime, as served, or None."""
+        row = db.execute(
+            "SELECT trials.token, rated.token, real.token, fake.token, trials.real_side, trials.time_limit_ms "
+            "FROM trials LEFT JOIN images rated ON rated.id = trials.image_id "
+            "LEFT JOIN pairs ON pairs.id = trials.pair_id LEFT JOIN images real ON real.id = pairs.real_id "
+            "LEFT JOIN images fake ON fake.id = pairs.fake_id "
+            "WHERE trials.participant = ? AND trials.task = ? AND trials.token NOT IN (SELECT trial FROM answers) "
+            "ORDER BY trials.served_at DESC LIMIT 1", (participant, task)).fetchone()
+        if row is None:
+            return None
+        token, rated, real, fake, real_side, limit = row
+        images = [rated] if task == "rate" else ([real, fake] if real_side == "left" else [fake, real])
+        return {"token": token, "task": task, "images": images, "time_limit_ms": limit}
 
     def _rate_trial(self, db: sqlite3.Connection, participant: str) -> dict | None:
         row = db.execute(
@@ -193,31 +239,43 @@ class StudyStore:
             raise StudyError("no such study image", 404)
         return bytes(row[0]), str(row[1])
 
-    def answer(self, trial: str, rating: int | None, choice: str | None, response_ms: int) -> int:
-        """Store the answer to a served trial (committed before returning); returns the participant's count."""
+    def answer(self, participant: str, trial: str, rating: int | None, choice: str | None,
+               response_ms: int) -> int:
+        """Store the answer to a trial served to ``participant`` (committed before returning); returns their count.
+
+        Refused, and counted in ``rejections`` by reason: a participant not invited, a trial unknown or served to
+        someone else, expired, already answered, or an answer of the wrong kind.
+        """
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                participant, task = self._store_answer(db, trial, rating, choice, response_ms)
+                task = self._store_answer(db, participant, trial, rating, choice, response_ms)
                 db.execute("COMMIT")
+            except StudyError as error:
+                db.execute("ROLLBACK")
+                self._count_rejection(db, str(error))
+                raise
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             return self._progress(db, participant, task)[0]
 
-    def _store_answer(self, db: sqlite3.Connection, trial: str, rating: int | None, choice: str | None,
-                      response_ms: int) -> tuple[str, str]:
+    def _store_answer(self, db: sqlite3.Connection, participant: str, trial: str, rating: int | None,
+                      choice: str | None, response_ms: int) -> str:
+        self._check_invited(db, participant)
         row = db.execute(
-            "SELECT trials.participant, trials.task, trials.image_id, trials.pair_id, trials.real_side, "
-            "trials.time_limit_ms, COALESCE(rated.method, fake.method), answers.id FROM trials "
+            "SELECT trials.task, trials.image_id, trials.pair_id, trials.real_side, trials.time_limit_ms, "
+            "trials.served_at, COALESCE(rated.method, fake.method), answers.id FROM trials "
             "LEFT JOIN images rated ON rated.id = trials.image_id LEFT JOIN pairs ON pairs.id = trials.pair_id "
             "LEFT JOIN images fake ON fake.id = pairs.fake_id LEFT JOIN answers ON answers.trial = trials.token "
-            "WHERE trials.token = ?", (trial,)).fetchone()
+            "WHERE trials.token = ? AND trials.participant = ?", (trial, participant)).fetchone()
         if row is None:
             raise StudyError("unknown trial; ask for the next one", 404)
-        participant, task, image_id, pair_id, real_side, limit, method, answered = row
+        task, image_id, pair_id, real_side, limit, served_at, method, answered = row
         if answered is not None:
             raise StudyError("this trial is already answered", 409)
+        if time.time() - served_at > self.trial_ttl:
+            raise StudyError("this trial has expired; ask for the next one", 410)
         if task == "rate" and (rating is None or choice is not None):
             raise StudyError("a rating trial takes a rating from 1 to 10 and no choice")
         if task == "pair" and (choice is None or rating is not None):
@@ -227,11 +285,29 @@ class StudyStore:
                    "time_limit_ms, response_ms, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (trial, participant, task, method, image_id, pair_id, rating, chose_real, limit, response_ms,
                     time.time()))
-        return participant, task
+        return task
+
+    def _count_rejection(self, db: sqlite3.Connection, reason: str) -> None:
+        db.execute("INSERT INTO rejections VALUES (?, 1) ON CONFLICT(reason) DO UPDATE SET count = count + 1",
+                   (reason,))
+
+    def reject(self, reason: str) -> None:
+        """Count one answer refused before it reached the store (e.g. over a rate limit) under ``reason``."""
+        with self._connect() as db:
+            self._count_rejection(db, reason)
+
+    def rejections(self) -> dict[str, int]:
+        """How many answers were refused, by reason; answers stored by uninvited participants count here too."""
+        with self._connect() as db:
+            counts = dict(db.execute("SELECT reason, count FROM rejections ORDER BY reason"))
+            uninvited = db.execute("SELECT COUNT(*) FROM answers WHERE participant NOT IN "
+                                   "(SELECT token FROM participants)").fetchone()[0]
+        return {**counts, UNINVITED: uninvited} if uninvited else counts
 
     def answers(self) -> list[Answer]:
-        """Every stored answer, oldest first."""
+        """Every valid stored answer (from an invited participant), oldest first."""
         with self._connect() as db:
             rows = db.execute("SELECT participant, task, method, rating, chose_real, time_limit_ms, response_ms "
-                              "FROM answers ORDER BY id").fetchall()
+                              "FROM answers WHERE participant IN (SELECT token FROM participants) "
+                              "ORDER BY id").fetchall()
         return [Answer(p, t, m, r, None if c is None else bool(c), limit, ms) for p, t, m, r, c, limit, ms in rows]

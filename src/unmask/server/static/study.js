@@ -7,12 +7,8 @@ const FIXATION_MS = 500;
 const study = { participant: null, task: null, trial: null, shownAt: 0, keys: null };
 
 function participant() {
-  let id = localStorage.getItem("unmask-study-participant");
-  if (!id) {
-    id = crypto.randomUUID();
-    localStorage.setItem("unmask-study-participant", id);
-  }
-  return id;
+  // The secret token of this participant's invitation link (/study?p=TOKEN, from `unmask study invite`).
+  return new URLSearchParams(location.search).get("p");
 }
 
 function say(state, message) {
@@ -109,7 +105,7 @@ async function nextTrial() {
   study.trial = next.trial;
   const answer = next.trial.task === "rate" ? await rateTrial(next.trial) : await pairTrial(next.trial);
   say("saving", "Saving…");
-  await api("/api/v1/study/answer", { trial: next.trial.token, ...answer });
+  await api("/api/v1/study/answer", { participant: study.participant, trial: next.trial.token, ...answer });
   return true;
 }
 
@@ -127,6 +123,10 @@ async function start(task) {
 
 async function setup() {
   study.participant = participant();
+  if (!study.participant) {
+    say("error", "Open this study with the personal link you were given.");
+    return;
+  }
   let info;
   try {
     info = await api("/api/v1/study");
