@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -5,8 +6,9 @@ from PIL import Image
 
 from unmask.errors import UnmaskError
 from unmask.face import detect_faces
+from unmask.face.align import invert_matrix, template_matrix, warp_points
 from unmask.occlusion import occlude
-from unmask.pipeline import Unmasker
+from unmask.pipeline import Unmasker, as_hole
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +61,75 @@ def test_a_given_mask_is_filled_to_its_edge(unmasker, masked_astronaut):
     edge = hole & ~np.pad(hole, 1)[2:, 1:-1] | hole & ~np.pad(hole, 1)[:-2, 1:-1]
     untouched = (result.image[edge] == occluded[edge]).all(axis=-1).mean()
     assert untouched < 0.05  # no ring of the occluder is left at the hole's edge
+
+
+def _loops_and_neck(astronaut):
+    """The astronaut with a surgical mask plus ear loops and a band down the neck, all outside the face's crop."""
+    face = detect_faces(astronaut)[0]
+    occluded, truth = occlude(astronaut, "surgical", np.random.default_rng(0), face=face)
+    to_photo = invert_matrix(template_matrix(face.keypoints, 1))
+    extra = np.zeros(truth.shape, np.uint8)
+    for side in (0.0, 1.0):  # from the mask's edge out to the ears, past the crop's side
+        line = warp_points(np.array([[0.3 + 0.4 * side, 0.62], [-0.08 + 1.16 * side, 0.42]]), to_photo)
+        cv2.polylines(extra, [np.round(line).astype(np.int32)], False, 1, thickness=3)
+    neck = warp_points(np.array([[0.38, 0.8], [0.62, 0.8], [0.62, 1.12], [0.38, 1.12]]), to_photo)
+    cv2.fillPoly(extra, [np.round(neck).astype(np.int32)], 1)
+    hole = ((truth > 0) | (extra > 0)).astype(np.uint8)
+    occluded = occluded.copy()
+    occluded[extra > 0] = (150, 190, 230)
+    return occluded, hole
+
+
+@pytest.mark.parametrize("model", ["telea", "pconv"])
+def test_every_hole_pixel_is_filled_however_far_it_reaches(astronaut, model):
+    occluded, hole = _loops_and_neck(astronaut)
+    inside = template_matrix(detect_faces(astronaut)[0].keypoints, 128)
+    crop = cv2.warpAffine(np.ones((128, 128), np.float32), invert_matrix(inside), hole.shape[::-1]) > 0.99
+    assert (hole.astype(bool) & ~crop).sum() > 500  # the hole reaches well past the face's crop
+    result = Unmasker(model)(occluded, mask=hole)
+    changed = (result.image != occluded).any(axis=2)
+    assert changed[hole > 0].mean() == 1.0
+    assert np.array_equal(result.mask, hole) and not changed[hole == 0].any()
+    neck = hole.astype(bool) & ~crop
+    assert np.abs(result.image[neck].astype(int) - astronaut[neck]).mean() < 40  # filled like the neck, not grey
+
+
+def test_a_given_mask_without_a_face_is_filled_with_a_note(unmasker, astronaut):
+    photo = np.ascontiguousarray(astronaut[380:, 250:])  # no face: the shoulder and the flag
+    hole = np.zeros(photo.shape[:2], np.uint8)
+    hole[40:70, 60:120] = 1
+    result = unmasker(photo, mask=hole)
+    assert result.faces == [] and "no face found" in result.notes[0]
+    assert (result.image != photo).any(axis=2)[hole > 0].all() and np.array_equal(result.mask, hole)
+    with pytest.raises(UnmaskError, match="no face"):
+        unmasker(photo)  # without a mask there is nothing to go by
+
+
+@pytest.mark.parametrize("form", ["uint8 0/1", "uint8 0/255", "bool", "float", "PIL L", "PIL 1", "torch",
+                                  "rgb 0/1"])
+def test_any_nonzero_mask_value_is_a_hole(unmasker, masked_astronaut, form):
+    occluded, truth = masked_astronaut
+    hole = truth > 0
+    mask = {"uint8 0/1": hole.astype(np.uint8), "uint8 0/255": hole.astype(np.uint8) * 255, "bool": hole,
+            "float": hole * 0.5, "PIL L": Image.fromarray(hole.astype(np.uint8)),
+            "PIL 1": Image.fromarray(hole), "torch": torch.from_numpy(hole)[None, None].float(),
+            "rgb 0/1": np.repeat(hole[..., None], 3, axis=2).astype(np.uint8)}[form]
+    assert np.array_equal(as_hole(mask, occluded.shape), hole)
+    assert np.array_equal(unmasker(occluded, mask=mask).mask, hole.astype(np.uint8))
+
+
+def test_mask_image_alias_model_per_call_repr_and_grow(unmasker, masked_astronaut):
+    occluded, truth = masked_astronaut
+    by_alias = unmasker(occluded, mask_image=truth)
+    assert np.array_equal(by_alias.image, unmasker(occluded, mask=truth).image)
+    with pytest.raises(UnmaskError, match="not both"):
+        unmasker(occluded, mask=truth, mask_image=truth)
+    other = unmasker(occluded, mask=truth, model="ns")
+    assert np.array_equal(other.image, Unmasker("ns")(occluded, mask=truth).image)
+    assert not np.array_equal(other.image, by_alias.image)
+    text = repr(by_alias)
+    assert len(text) < 200 and "512x512" in text and "faces=1" in text
+    grown = Unmasker("telea", grow=9)(occluded).mask
+    assert grown.sum() > unmasker(occluded).mask.sum()
+    with pytest.raises(UnmaskError, match="grow"):
+        Unmasker("telea", grow=-1)

@@ -13,25 +13,39 @@ from __future__ import annotations
 import glob
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from unmask.errors import UnmaskError
-from unmask.io import image_to_tensor, load_image, load_mask, mask_to_tensor, save_image, tensor_to_image
-from unmask.pipeline import PhotoJob, PhotoPreparer, Unmasker
+from unmask.io import (
+    IMAGE_SUFFIXES,
+    image_to_tensor,
+    load_image,
+    load_mask,
+    mask_to_tensor,
+    save_image,
+    tensor_to_image,
+)
+from unmask.pipeline import PhotoJob, PhotoPreparer, Unmasker, UnmaskResult, grow_mask
 from unmask.provenance import provenance_metadata
+from unmask.runplan import SETTINGS_KEY, Resume, check_names, file_digest
 
 
 @dataclass(frozen=True)
 class Task:
-    """One photo to process: where it is read from and where its result (and optional mask) go."""
+    """One photo to process: where it is read from, where its result (and optional mask) go, the mask file it
+    takes (None: found) and the settings recorded in its outputs."""
 
     source: Path
     target: Path
     mask_target: Path | None = None
+    mask_source: Path | None = None
+    settings: str = ""
 
 
 @dataclass
@@ -41,6 +55,16 @@ class Prepared:
     task: Task
     job: PhotoJob | None = None
     error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """A folder run's work: the tasks still to do, the inputs that failed before starting, what resume decided."""
+
+    tasks: list[Task]
+    failures: list[str] = field(default_factory=list)
+    resume: Resume = field(default_factory=Resume)
 
 
 def _remove_partial(target: Path) -> None:
@@ -49,38 +73,77 @@ def _remove_partial(target: Path) -> None:
         Path(leftover).unlink(missing_ok=True)
 
 
-def plan(inputs: list[Path], out_dir: Path, save_mask: bool = False) -> tuple[list[Task], int]:
-    """The tasks still to do (finished outputs are skipped) and how many were already done.
+def find_mask(photo: Path, folder: Path) -> Path | None:
+    """The mask of ``photo`` in ``folder``: ``<stem>.mask.png`` (as ``unmask detect`` writes it), else
+    ``<stem>.<any image suffix>`` that is not the photo itself; None when there is none."""
+    names = [f"{photo.stem}.mask.png"] + [f"{photo.stem}{suffix}" for suffix in IMAGE_SUFFIXES]
+    for name in names:
+        candidate = folder / name
+        if candidate.is_file() and candidate.resolve() != photo.resolve():
+            return candidate
+    return None
 
-    Refuses to write over an input or to write two inputs to the same output; clears half-written leftovers.
+
+def plan(inputs: list[Path], out_dir: Path, save_mask: bool = False, masks: Path | None = None,
+         settings: Callable[[Path | None], str] = lambda mask: "", overwrite: bool = False) -> Plan:
+    """Every output name of the run checked before anything is written (see ``unmask.runplan.check_names``), the
+    mask of each photo from ``masks`` (a file for one photo, or a folder matched by name: ``find_mask``) and the
+    tasks still to do: outputs made earlier with the same settings (``settings(mask file or None)``) are skipped
+    unless ``overwrite``.
+
+    Photos that are the mask of another input (``--mask`` pointing at the photos' own folder) are not processed.
     """
-    sources = {path.resolve() for path in inputs}
-    seen: dict[Path, Path] = {}
-    tasks, done = [], 0
-    for path in inputs:
-        target = out_dir / path.name
-        mask_target = out_dir / f"{path.stem}.mask.png" if save_mask else None
-        for output in (target, mask_target):
-            if output is not None and output.resolve() in sources:
-                raise UnmaskError(f"{output}: refusing to overwrite an input; choose another output folder")
-        if target in seen:
-            raise UnmaskError(f"{seen[target]} and {path} would both be written to {target}; rename one")
-        seen[target] = path
-        if target.is_file():
-            done += 1  # finished in an earlier run: resume
+    matched: dict[Path, Path | None] = dict.fromkeys(inputs)
+    failures = []
+    if masks is not None and masks.is_dir():
+        for path in inputs:
+            matched[path] = find_mask(path, masks)
+            if matched[path] is None:
+                failures.append(f"{path}: no mask for it in {masks} (looked for {path.stem}.mask.png or "
+                                f"{path.stem}.png)")
+        used = {mask.resolve() for mask in matched.values() if mask is not None}
+        inputs = [path for path in inputs if path.resolve() not in used and matched[path] is not None]
+    elif masks is not None:
+        if len(inputs) != 1:
+            raise UnmaskError("--mask FILE works with one input image; pass a folder of masks (--mask DIR) for many")
+        if not masks.is_file():
+            raise UnmaskError(f"{masks}: no such mask file or folder")
+        matched[inputs[0]] = masks
+    outputs = {path: [out_dir / path.name] + ([out_dir / f"{path.stem}.mask.png"] if save_mask else [])
+               for path in inputs}
+    check_names(outputs)
+    run = Plan([], failures)
+    for path, targets in outputs.items():
+        mask = matched[path]
+        task_settings = settings(mask)
+        if not run.resume.decide(targets, task_settings, overwrite):
             continue
-        _remove_partial(target)
-        if mask_target is not None:
-            _remove_partial(mask_target)
-        tasks.append(Task(path, target, mask_target))
-    return tasks, done
+        for target in targets:
+            _remove_partial(target)
+        run.tasks.append(Task(path, targets[0], targets[1] if save_mask else None, mask, task_settings))
+    return run
+
+
+def load_given_mask(path: Path, shape: tuple[int, ...], grow: int = 0) -> tuple[np.ndarray, list[str]]:
+    """A mask file (white = hole) as uint8 (H, W) for a photo of ``shape``, resized when its size differs (with a
+    note saying so) and grown by ``grow`` px; returns the mask and the notes."""
+    mask = load_mask(path)
+    notes = []
+    if mask.shape != tuple(shape[:2]):
+        notes.append(f"{path.name} is {mask.shape[1]}x{mask.shape[0]} but the photo is {shape[1]}x{shape[0]}: "
+                     "resized to fit")
+        mask = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) > 0.25
+    return grow_mask(mask, grow), notes
 
 
 class PhotoDataset(Dataset):
-    """Map-style dataset of tasks -> ``Prepared`` (so Lightning can shard it over devices); picklable."""
+    """Map-style dataset of tasks -> ``Prepared`` (so Lightning can shard it over devices); picklable.
 
-    def __init__(self, tasks: list[Task], preparer: PhotoPreparer, mask: str | None = None) -> None:
-        self.tasks, self.preparer, self.mask = tasks, preparer, mask
+    ``grow``: px a given mask is grown by (found masks are grown by the preparer's own ``grow``).
+    """
+
+    def __init__(self, tasks: list[Task], preparer: PhotoPreparer, grow: int = 0) -> None:
+        self.tasks, self.preparer, self.grow = tasks, preparer, grow
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -89,8 +152,9 @@ class PhotoDataset(Dataset):
         task = self.tasks[index]
         try:
             image = load_image(task.source)
-            mask = None if self.mask is None else load_mask(self.mask, image.shape)
-            return Prepared(task, job=self.preparer(image, mask))
+            mask, notes = (None, []) if task.mask_source is None else load_given_mask(task.mask_source, image.shape,
+                                                                                     self.grow)
+            return Prepared(task, job=self.preparer(image, mask), notes=notes)
         except UnmaskError as error:
             message = str(error)
             return Prepared(task, error=message if str(task.source) in message else f"{task.source}: {message}")
@@ -105,6 +169,14 @@ def collate(items: list[Prepared]) -> tuple[list[Prepared], torch.Tensor, torch.
     return items, torch.cat(crops), torch.cat(holes)
 
 
+def save_outputs(task: Task, result: UnmaskResult, model_label: str) -> None:
+    """Write a task's mask (when asked) and then its result, atomically, each recording the run's settings."""
+    stamp = {SETTINGS_KEY: task.settings}
+    if task.mask_target is not None:
+        save_image(task.mask_target, result.mask * 255, stamp)
+    save_image(task.target, result.image, provenance_metadata(model_label, result.mask) | stamp)
+
+
 class ResultWriter:
     """Finish a batch (paste the filled crops back) and write its results; counts what was written and failed."""
 
@@ -117,15 +189,17 @@ class ResultWriter:
         """``filled``: (F, 3, S, S) model outputs for the face crops of ``items``, in ``collate`` order."""
         outputs: Iterator[torch.Tensor] = iter(filled.cpu())
         for item in items:
+            for note in item.notes:
+                self.report(f"{item.task.source.name}: {note}")
             if item.job is None:
                 self.report(item.error or f"{item.task.source}: failed")
                 self.failed += 1
                 continue
             crops = [tensor_to_image(next(outputs)) for _ in item.job.jobs]
             result = self.unmasker.finish(item.job, crops)
-            if item.task.mask_target is not None:
-                save_image(item.task.mask_target, result.mask * 255)
-            save_image(item.task.target, result.image, provenance_metadata(self.model_label, result.mask))
+            for note in result.notes:
+                self.report(f"{item.task.source.name}: {note}")
+            save_outputs(item.task, result, self.model_label)
             self.written += 1
 
 
@@ -140,24 +214,43 @@ def _loader(dataset: PhotoDataset, batch_size: int, workers: int) -> DataLoader:
                       multiprocessing_context="spawn" if workers else None)
 
 
-def remove_folder(inputs: list[Path], out_dir: Path, unmasker: Unmasker, mask: str | None = None,
+def run_settings(unmasker: Unmasker, grow: int = 0, extra: str = "") -> Callable[[Path | None], str]:
+    """The settings record of a photo's outputs from its mask file (None: found and grown by the unmasker)."""
+    def settings(mask: Path | None) -> str:
+        if mask is None:
+            return f"remove model={unmasker.model_name} grow={unmasker.grow} mask=auto{extra}"
+        return f"remove model={unmasker.model_name} grow={grow} mask=sha256:{file_digest(mask)}{extra}"
+
+    return settings
+
+
+def remove_folder(inputs: list[Path], out_dir: Path, unmasker: Unmasker, mask: str | Path | None = None,
                   save_mask: bool = False, batch_size: int = 4, workers: int = 0, devices: int | None = None,
-                  progress: bool = True) -> tuple[int, int, int]:
-    """Process ``inputs`` into ``out_dir``; returns (written, failed, skipped as already done)."""
+                  progress: bool = True, grow: int = 0, overwrite: bool = False) -> tuple[int, int, Plan]:
+    """Process ``inputs`` into ``out_dir``; returns (written, failed, the plan: what was skipped and why).
+
+    ``mask``: None (find each photo's mask), a mask file (one photo) or a folder of masks matched by name;
+    ``grow``: px given masks are grown by; ``overwrite``: remake outputs an earlier run made with these settings.
+    """
     if batch_size < 1 or workers < 0 or (devices is not None and devices < 1):
         raise UnmaskError("--batch-size and --devices must be at least 1 and --workers at least 0")
-    tasks, done = plan(inputs, out_dir, save_mask)
+    run = plan(inputs, out_dir, save_mask, None if mask is None else Path(mask), run_settings(unmasker, grow),
+               overwrite)
     writer = ResultWriter(unmasker, getattr(unmasker.model, "model_name", unmasker.model_name))
-    if not tasks:
-        return 0, 0, done
-    loader = _loader(PhotoDataset(tasks, unmasker.preparer(), mask), batch_size, workers)
+    for failure in run.failures:
+        writer.report(failure)
+    if not run.tasks:
+        return 0, len(run.failures), run
+    loader = _loader(PhotoDataset(run.tasks, unmasker.preparer(), grow), batch_size, workers)
     if devices is None:
         from tqdm import tqdm
 
-        for items, crops, holes in tqdm(loader, desc="remove", unit="batch", disable=not progress or len(tasks) < 2):
-            writer.write(items, unmasker.fill(crops, holes) if len(crops) else crops)
+        with tqdm(total=len(run.tasks), desc="remove", unit="img", disable=not progress or len(run.tasks) < 2) as bar:
+            for items, crops, holes in loader:
+                writer.write(items, unmasker.fill(crops, holes) if len(crops) else crops)
+                bar.update(len(items))
     else:
         from unmask.predict import predict_folder
 
         predict_folder(loader, unmasker, writer, devices, progress)
-    return writer.written, writer.failed, done
+    return writer.written, writer.failed + len(run.failures), run

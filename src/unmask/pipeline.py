@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -11,12 +12,12 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
+from unmask.cover import FaceJob, box_face, cover, cut
 from unmask.errors import UnmaskError
-from unmask.face import AlignedFace, Face, align_face, detect_faces, transform_face, unwarp
-from unmask.face.align import invert_matrix, template_matrix, warp_points
+from unmask.face import Face, align_face, detect_faces, transform_face, unwarp
 from unmask.face.reference import ReferenceUnusable, align_reference, check_cover, crop_landmarks, warp_reference
-from unmask.face.segment import find_occlusions
-from unmask.io import as_rgb_uint8, image_to_tensor, mask_to_tensor, tensor_to_image
+from unmask.face.segment import RESCUE_SCORE, find_occlusions
+from unmask.io import as_rgb_uint8, image_to_tensor, load_mask, mask_to_tensor, tensor_to_image
 from unmask.models.backends import load_model
 from unmask.models.pretrained import load_pretrained, plain_models, shipped_models
 
@@ -24,6 +25,8 @@ DEFAULT_MODEL = "pconv"  # the best shipped model on face masks and eye bars (do
 FALLBACK_MODEL = "telea"  # used when no trained weights are installed
 CLASSICAL_SIZE = 256  # crop size for models without shipped weights (classical baselines)
 REFERENCE_MODEL = "reference_guided"  # fills a face from a second photo of the person (docs/REFERENCE.md)
+CLASSICAL_MODELS = ("telea", "ns", "biharmonic", "patchmatch")
+DEFAULT_GROW = 3  # px a found mask is grown along its border, so its feathered edge covers the occluder's last pixels
 
 
 class ReferenceWarning(UserWarning):
@@ -37,41 +40,56 @@ class UnmaskResult:
     image: np.ndarray | Image.Image | torch.Tensor
     mask: np.ndarray  # uint8 (H, W), 1 = pixels that were synthesized
     faces: list[Face] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # e.g. why a reference photo could not be used
+    notes: list[str] = field(default_factory=list)  # e.g. no face was found, or why a reference could not be used
 
-
-@dataclass
-class FaceJob:
-    """One face to inpaint: its aligned crop of the photo region ``box`` (x0, y0, x1, y1) and the crop's hole."""
-
-    aligned: AlignedFace
-    hole: np.ndarray  # uint8 (S, S), 1 = hole
-    box: tuple[int, int, int, int]
+    def __repr__(self) -> str:
+        """One short line: the image's type and size, how much was filled, the faces and the notes."""
+        height, width = self.mask.shape
+        filled = int(np.count_nonzero(self.mask))
+        return (f"UnmaskResult(image={type(self.image).__name__} {width}x{height}, mask={filled:,} px filled "
+                f"({filled / max(self.mask.size, 1):.1%}), faces={len(self.faces)}, notes={self.notes!r})")
 
 
 @dataclass
 class PhotoJob:
-    """A photo between ``Unmasker.prepare`` and ``Unmasker.finish``: the faces whose crops need the model."""
+    """A photo between ``Unmasker.prepare`` and ``Unmasker.finish``: the crops that need the model.
+
+    ``anchors`` are the faces the crops are aligned to, or a box around the hole when a given mask has no face.
+    """
 
     photo: np.ndarray  # RGB uint8 (H, W, 3)
     hole: np.ndarray  # uint8 (H, W), 1 = to fill
     faces: list[Face]
     feather: float
     jobs: list[FaceJob] = field(default_factory=list)
+    anchors: list[Face] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-def _face_region(face: Face, size: int, shape: tuple[int, ...], margin: int = 8) -> tuple[int, int, int, int]:
-    """The photo box (x0, y0, x1, y1) that a face's aligned crop of ``size`` covers, plus ``margin``, clipped."""
-    corners = warp_points(np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float64),
-                          invert_matrix(template_matrix(face.keypoints, size)))
-    x0, y0 = np.floor(corners.min(0)).astype(int) - margin
-    x1, y1 = np.ceil(corners.max(0)).astype(int) + margin
-    return max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
+def as_hole(mask, shape: tuple[int, ...]) -> np.ndarray:
+    """A mask in any form -> uint8 (H, W), 1 = hole: every non-zero value of an array, tensor or PIL image of any
+    dtype or mode (uint8 0/1 or 0/255, bool, float, "L", "1"); bright pixels (>= 128) of an image file.
 
-
-def _shift(face: Face, dx: float, dy: float) -> Face:
-    """The face with every coordinate moved by (dx, dy)."""
-    return transform_face(face, np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]]))
+    Colour masks count a pixel non-zero in any colour channel (alpha is ignored); must match ``shape`` (H, W).
+    """
+    if isinstance(mask, (str, os.PathLike)):
+        array = load_mask(mask)
+    elif isinstance(mask, Image.Image):
+        array = np.asarray(mask if mask.mode in ("1", "L", "I", "F", "I;16") else mask.convert("RGB"))
+    elif isinstance(mask, torch.Tensor):
+        array = mask.detach().cpu().numpy()
+        while array.ndim > 2 and array.shape[0] == 1:
+            array = array[0]
+        array = array.any(axis=0) if array.ndim == 3 else array
+    else:
+        array = np.asarray(mask)
+    if array.ndim == 3:
+        array = array[..., :3].any(axis=2)
+    if array.ndim != 2:
+        raise UnmaskError(f"expected an (H, W) mask, got shape {array.shape}")
+    if array.shape != tuple(shape[:2]):
+        raise UnmaskError(f"mask is {array.shape[1]}x{array.shape[0]} but the image is {shape[1]}x{shape[0]}")
+    return (np.nan_to_num(array.astype(np.float32) if array.dtype.kind == "f" else array) != 0).astype(np.uint8)
 
 
 def _feather(mask: np.ndarray, width: float) -> np.ndarray:
@@ -82,21 +100,30 @@ def _feather(mask: np.ndarray, width: float) -> np.ndarray:
     return np.clip(inside / width, 0, 1).astype(np.float32) * (mask > 0)
 
 
-def _grow(mask: np.ndarray, width: float) -> np.ndarray:
-    """Dilate a found mask by ``width`` px, so its feathered edge covers the occluder's last pixels."""
+def grow_mask(mask: np.ndarray, width: float) -> np.ndarray:
+    """The mask (H, W) dilated by ``width`` px along its border (a disc), uint8 {0, 1}; unchanged for 0."""
+    mask = (np.asarray(mask) > 0).astype(np.uint8)
+    if width <= 0:
+        return mask
     size = 2 * int(round(width)) + 1
-    return cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
 
 
-def _match_colour(result: np.ndarray, original: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Shift the pasted hole's colour by the mean offset between original and result on a ring around it."""
-    ring = cv2.dilate(hole.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) & ~hole.astype(bool)
+def _match_colour(result: np.ndarray, original: np.ndarray, hole: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Shift the pasted hole's colour by the mean offset between original and result on a ring around it, taken
+    from ``known`` pixels only (outside the photo's hole, or filled already)."""
+    ring = cv2.dilate(hole.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) & ~hole.astype(bool) & known
     if ring.sum() < 10:
         return result
     offset = original[ring].astype(np.float32).mean(0) - result[ring].astype(np.float32).mean(0)
     shifted = result.astype(np.float32)
     shifted[hole > 0] += offset
     return np.clip(shifted + 0.5, 0, 255).astype(np.uint8)
+
+
+def model_choices() -> list[str]:
+    """The names ``Unmasker(model=...)`` and ``--model`` accept: shipped learned models, then classical fills."""
+    return plain_models() + list(CLASSICAL_MODELS)
 
 
 def default_model() -> str:
@@ -113,34 +140,26 @@ class PhotoPreparer:
 
     size: int
     feather: float
+    grow: int = DEFAULT_GROW
 
     def __call__(self, image, mask=None) -> PhotoJob:
         """``PhotoJob`` of one photo (same input forms as ``Unmasker.__call__``)."""
         photo = as_rgb_uint8(image)
-        user_hole = None
-        if mask is not None:
-            user_hole = (as_rgb_uint8(mask).max(axis=2) >= 128).astype(np.uint8)  # float masks scale to 255
-            if user_hole.shape != photo.shape[:2]:
-                raise UnmaskError(f"mask is {user_hole.shape[1]}x{user_hole.shape[0]} but the image is "
-                                  f"{photo.shape[1]}x{photo.shape[0]}")
-        if user_hole is None:
+        if mask is None:
             found, faces = find_occlusions(photo)  # also finds covered faces the detector scores low
+            if not faces:
+                raise UnmaskError("no face found in the image")
+            job = PhotoJob(photo, grow_mask(found, self.grow), faces, self.feather, anchors=list(faces))
         else:
-            faces = detect_faces(photo)
-        if not faces:
-            raise UnmaskError("no face found in the image")
-        feather = 0.0 if user_hole is not None else self.feather
-        hole = user_hole if user_hole is not None else _grow(found, feather)
-        job = PhotoJob(photo, hole, faces, feather)
-        for face in faces:
-            box = x0, y0, x1, y1 = _face_region(face, self.size, photo.shape)
-            if x1 <= x0 or y1 <= y0 or not hole[y0:y1, x0:x1].any():
-                continue
-            aligned = align_face(photo[y0:y1, x0:x1], _shift(face, -x0, -y0), size=self.size)
-            crop_hole = cv2.warpAffine(hole[y0:y1, x0:x1].astype(np.float32), aligned.matrix,
-                                       (self.size, self.size), flags=cv2.INTER_LINEAR) > 0.25
-            if crop_hole.any():
-                job.jobs.append(FaceJob(aligned, crop_hole.astype(np.uint8), box))
+            hole = as_hole(mask, photo.shape)
+            faces = detect_faces(photo) or detect_faces(photo, min_score=RESCUE_SCORE)
+            job = PhotoJob(photo, hole, faces, 0.0, anchors=list(faces))
+            if not faces:
+                job.notes.append("no face found: the hole was filled from a crop around it" if hole.any()
+                                 else "no face found and the mask is empty: nothing was changed")
+                job.anchors = [box_face(hole)] if hole.any() else []
+        job.jobs = [face_job for anchor in job.anchors
+                    if (face_job := cut(photo, job.hole, anchor, self.size)) is not None]
         return job
 
 
@@ -148,27 +167,37 @@ class Unmasker:
     """Remove what covers the faces in a photo: ``Unmasker()(image, mask=None) -> UnmaskResult``.
 
     ``image``: path, PIL image, numpy HWC (uint8 or float in [0, 1]) or torch (3, H, W)/(1, 3, H, W) in [0, 1].
-    ``mask``: optional, same forms, non-zero = hole; found automatically (face masks, eye bars) when omitted.
-    Each face is aligned, inpainted at the model's size and pasted back into the full-resolution photo;
-    pixels outside the hole are returned unchanged. A given mask is filled exactly; a found mask is grown by
-    ``feather`` px and blended over that band. ``UnmaskResult.mask`` is every pixel that was changed.
+    ``mask`` (or ``mask_image``): optional; any non-zero value is a hole, for every dtype and PIL mode; found
+    automatically (face masks, eye bars) when omitted. Each face is aligned, inpainted at the model's size and
+    pasted back into the full-resolution photo; what the hole reaches beyond that crop (ear loops, the rim under
+    the chin, a mask on the neck) is filled from a zoomed-out crop of the face, and a hole far from any face (or a
+    given mask on a photo with no face) from an upright crop around it, so every hole pixel is filled. Pixels
+    outside the hole are returned unchanged. A given mask is filled exactly; a found mask is grown by ``grow`` px
+    along its border and blended over ``feather`` px. ``UnmaskResult.mask`` is every pixel that was changed.
     """
 
-    def __init__(self, model: str | None = None, feather: float = 3.0, backend: str = "torch",
-                 reference_model: str | nn.Module = REFERENCE_MODEL) -> None:
+    def __init__(self, model: str | nn.Module | None = None, feather: float = 3.0, backend: str = "torch",
+                 reference_model: str | nn.Module = REFERENCE_MODEL, grow: int = DEFAULT_GROW) -> None:
         model = model or default_model()
-        self.model_name = model
+        if not isinstance(grow, (int, np.integer)) or grow < 0:
+            raise UnmaskError(f"grow must be a whole number of pixels >= 0, got {grow!r}")
         self.backend = backend
-        self.model: nn.Module = load_model(model, backend)
-        if (model not in shipped_models() and not model.endswith(".onnx")
-                and any(True for _ in self.model.parameters())):
-            raise UnmaskError(f"model {model!r} has no trained weights shipped; choose one of "
-                              f"{', '.join(plain_models() + ['telea', 'ns', 'biharmonic', 'patchmatch'])}")
+        if isinstance(model, nn.Module):  # a model the caller built (e.g. a training run's EMA generator)
+            self.model_name, self.model = type(model).__name__, model.eval()
+        else:
+            self.model_name, self.model = model, load_model(model, backend)
+            if (model not in shipped_models() and not model.endswith(".onnx")
+                    and any(True for _ in self.model.parameters())):
+                raise UnmaskError(f"model {model!r} has no trained weights shipped; choose one of "
+                                  f"{', '.join(model_choices())}")
         if getattr(self.model, "needs_reference", False):
-            raise UnmaskError(f"model {model!r} fills from a reference photo: pass reference=PHOTO (--reference)")
-        self.size = int(getattr(self.model, "input_size", CLASSICAL_SIZE))
+            raise UnmaskError(f"model {self.model_name!r} fills from a reference photo: pass reference=PHOTO "
+                              "(--reference)")
+        self.size = int(getattr(self.model, "input_size", getattr(self.model, "in_size", CLASSICAL_SIZE)))
         self.feather = feather
+        self.grow = int(grow)
         self.reference_model = reference_model
+        self._others: dict[str, Unmasker] = {}
 
     def prepare(self, image, mask=None) -> PhotoJob:
         """Detect the faces, find or take the hole and cut one aligned crop per face that the hole reaches."""
@@ -176,49 +205,63 @@ class Unmasker:
 
     def preparer(self) -> PhotoPreparer:
         """The picklable part of :meth:`prepare` (for loader processes, which must not receive the model)."""
-        return PhotoPreparer(self.size, self.feather)
+        return PhotoPreparer(self.size, self.feather, self.grow)
 
     def fill(self, crops: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
         """Run the model on a batch of aligned crops: (N, 3, S, S), (N, 1, S, S) -> (N, 3, S, S) in [0, 1]."""
+        device = next(self.model.parameters(), crops).device
         with torch.inference_mode():
-            return self.model(crops, holes)
+            return self.model(crops.to(device), holes.to(device))
+
+    def _fill_images(self, jobs: list[FaceJob]) -> list[np.ndarray]:
+        """The model's fill of each crop, RGB uint8 (S, S, 3)."""
+        if not jobs:
+            return []
+        crops = torch.cat([image_to_tensor(face_job.aligned.image) for face_job in jobs])
+        holes = torch.cat([mask_to_tensor(face_job.hole) for face_job in jobs])
+        return [tensor_to_image(output) for output in self.fill(crops, holes).cpu()]
 
     def finish(self, job: PhotoJob, filled: list[np.ndarray], template=None) -> UnmaskResult:
-        """Paste each face's filled crop (RGB uint8 (S, S, 3), in ``job.jobs`` order) back into the photo."""
+        """Paste each crop's fill (RGB uint8 (S, S, 3), in ``job.jobs`` order) back into the photo, then fill what
+        the hole reaches beyond those crops from crops that cover it (see the class docstring)."""
         result = job.photo.copy()
         union = np.zeros(job.photo.shape[:2], np.uint8)
+        alpha = _feather(job.hole, job.feather)
         for face_job, crop in zip(job.jobs, filled, strict=True):
-            x0, y0, x1, y1 = face_job.box
-            back, validity = unwarp(crop, face_job.aligned)
-            face_hole, _ = unwarp(face_job.hole.astype(np.float32), face_job.aligned)
-            face_hole = ((face_hole > 0.5) & (validity > 0.99) & (job.hole[y0:y1, x0:x1] > 0)).astype(np.uint8)
-            if not face_hole.any():
-                continue
-            region = result[y0:y1, x0:x1]
-            back = _match_colour(back, region, face_hole)
-            alpha = _feather(face_hole, job.feather)[..., None]
-            result[y0:y1, x0:x1] = np.clip(region * (1 - alpha) + back * alpha + 0.5, 0, 255).astype(np.uint8)
-            union[y0:y1, x0:x1] |= face_hole
+            _paste(result, union, job.hole, alpha, face_job, crop)
+        left = (job.hole > 0) & (union == 0)
+        if left.any():
+            parts = cover(result, left, job.anchors or job.faces, self.size)
+            for (face_job, part), crop in zip(parts, self._fill_images([face_job for face_job, _ in parts]),
+                                              strict=True):
+                _paste(result, union, part, alpha, face_job, crop)
         return UnmaskResult(image=_like(result, job.photo if template is None else template), mask=union,
-                            faces=job.faces)
+                            faces=job.faces, notes=list(job.notes))
 
-    def __call__(self, image, mask=None, reference=None) -> UnmaskResult:
+    def __call__(self, image, mask=None, reference=None, *, mask_image=None, model: str | None = None
+                 ) -> UnmaskResult:
         """Run the pipeline on one photo (see the class docstring for accepted types).
 
+        ``mask_image``: the same as ``mask`` (the name diffusers' inpainting pipelines use). ``model``: fill with
+        another model for this call (loaded once, then kept; same ``feather``, ``grow`` and backend).
         ``reference``: optional second, unmasked photo of the same person (same forms as ``image``). The largest
         face is then filled by the reference-guided model from that person's own mouth and nose; without shipped
         reference-guided weights this is refused. When the reference shows no usable face, the face is filled
         without it, a :class:`ReferenceWarning` is issued and ``UnmaskResult.notes`` says why.
         """
+        if mask_image is not None:
+            if mask is not None:
+                raise UnmaskError("pass mask= or mask_image=, not both")
+            mask = mask_image
+        if model is not None and model != self.model_name:
+            if model not in self._others:
+                self._others[model] = Unmasker(model, self.feather, self.backend, self.reference_model, self.grow)
+            return self._others[model](image, mask, reference)
         guide = self.guided_model() if reference is not None else None
         job = self.prepare(image, mask)
-        filled = []
-        if job.jobs:
-            crops = torch.cat([image_to_tensor(face_job.aligned.image) for face_job in job.jobs])
-            holes = torch.cat([mask_to_tensor(face_job.hole) for face_job in job.jobs])
-            filled = [tensor_to_image(output) for output in self.fill(crops, holes)]
+        filled = self._fill_images(job.jobs)
         notes = []
-        if guide is not None and job.jobs:
+        if guide is not None and job.jobs and job.faces:
             try:
                 guided_job, guided = self._guided_face(job, as_rgb_uint8(reference), guide)
                 job.jobs.append(guided_job)  # pasted last, over the same face's fill without reference
@@ -227,7 +270,7 @@ class Unmasker:
                 notes.append(f"{reason}; the face was filled without the reference")
                 warnings.warn(notes[-1], ReferenceWarning, stacklevel=2)
         result = self.finish(job, filled, template=image)
-        result.notes = notes
+        result.notes += notes
         return result
 
     def guided_model(self) -> nn.Module:
@@ -263,6 +306,24 @@ class Unmasker:
                            torch.from_numpy(warped.validity)[None, None])
         box = (0, 0, job.photo.shape[1], job.photo.shape[0])
         return FaceJob(aligned, hole, box), tensor_to_image(output)
+
+
+def _paste(result: np.ndarray, union: np.ndarray, hole: np.ndarray, alpha: np.ndarray, face_job: FaceJob,
+           crop: np.ndarray) -> None:
+    """Blend a crop's fill into ``result`` over the pixels of ``hole`` it validly covers (weights ``alpha``),
+    colour-matched to the known pixels around them; marks them in ``union``."""
+    x0, y0, x1, y1 = face_job.box
+    back, validity = unwarp(crop, face_job.aligned)
+    inside, _ = unwarp(face_job.hole.astype(np.float32), face_job.aligned)
+    paste = ((inside > 0.5) & (validity > 0.99) & (hole[y0:y1, x0:x1] > 0)).astype(np.uint8)
+    if not paste.any():
+        return
+    region = result[y0:y1, x0:x1]
+    known = (union[y0:y1, x0:x1] > 0) | (alpha[y0:y1, x0:x1] == 0)  # alpha is 0 exactly outside the photo's hole
+    back = _match_colour(back, region, paste, known)
+    weight = (alpha[y0:y1, x0:x1] * paste)[..., None]
+    result[y0:y1, x0:x1] = np.clip(region * (1 - weight) + back * weight + 0.5, 0, 255).astype(np.uint8)
+    union[y0:y1, x0:x1] |= paste
 
 
 def _like(result: np.ndarray, template) -> np.ndarray | Image.Image | torch.Tensor:

@@ -23,12 +23,17 @@ def provenance_metadata(model: str, mask: np.ndarray) -> dict[str, str]:
 
 def edited_by(source: str | os.PathLike | BinaryIO) -> str | None:
     """The model named in an image file's unmask metadata (PNG text or EXIF description), None for other files."""
+    return metadata_value(source, MODEL_KEY)
+
+
+def metadata_value(source: str | os.PathLike | BinaryIO, name: str) -> str | None:
+    """The value of one key of the metadata ``save_image`` writes (PNG text or EXIF description), else None."""
     with Image.open(source) as image:
-        if MODEL_KEY in image.info:
-            return str(image.info[MODEL_KEY])
+        if name in image.info:
+            return str(image.info[name])
         description = str(image.getexif().get(IMAGE_DESCRIPTION, ""))
     for item in description.split("; "):
         key, _, value = item.partition("=")
-        if key == MODEL_KEY and value:
+        if key == name and value:
             return value
     return None
