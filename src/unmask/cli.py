@@ -10,6 +10,10 @@ from pathlib import Path
 
 from unmask.errors import UnmaskError
 
+# Seconds the first ``--backend onnxruntime`` run of a shipped model spends exporting it (``shipped_onnx``, timed on
+# a busy 2-core CPU: pconv 54, hog 49, dmfn 41; deepfill 37 in issue 25); a model not listed is announced as 60.
+ONNX_EXPORT_SECONDS = {"deepfill": 40, "pconv": 55, "dmfn": 40, "hog": 50}
+
 
 def _ratio(text: str) -> tuple[float, float]:
     try:
@@ -79,19 +83,23 @@ def _remove_with_reference(args: argparse.Namespace, inputs: list[Path], out_dir
     """``remove --reference PHOTO``: each photo in turn through ``Unmasker(image, reference=photo)``."""
     import warnings
 
-    from unmask.batch import plan
-    from unmask.io import load_image, load_mask, save_image
+    from unmask.batch import load_given_mask, plan, run_settings, save_outputs
+    from unmask.io import load_image
     from unmask.pipeline import REFERENCE_MODEL, ReferenceWarning
-    from unmask.provenance import provenance_metadata
+    from unmask.runplan import file_digest
 
     unmasker.guided_model()  # refuse before any work when no reference-guided weights are shipped
     reference = load_image(args.reference)
-    tasks, _ = plan(inputs, out_dir, args.save_mask)
-    written = failures = 0
-    for task in tasks:
+    settings = run_settings(unmasker, args.grow or 0, f" reference=sha256:{file_digest(Path(args.reference))}")
+    run = plan(inputs, out_dir, args.save_mask, _mask_source(args), settings, args.overwrite)
+    for failure in run.failures:
+        print(f"unmask: {failure}", file=sys.stderr)
+    written, failures = 0, len(run.failures)
+    for task in run.tasks:
         try:
             image = load_image(task.source)
-            mask = None if args.mask == "auto" else load_mask(args.mask, image.shape)
+            mask, notes = (None, []) if task.mask_source is None else load_given_mask(task.mask_source, image.shape,
+                                                                                     args.grow or 0)
             with warnings.catch_warnings():  # the notes below say it once, without a source line
                 warnings.simplefilter("ignore", ReferenceWarning)
                 result = unmasker(image, mask=mask, reference=reference)
@@ -99,33 +107,58 @@ def _remove_with_reference(args: argparse.Namespace, inputs: list[Path], out_dir
             print(f"unmask: {task.source}: {error}", file=sys.stderr)
             failures += 1
             continue
-        for note in result.notes:
+        for note in notes + result.notes:
             print(f"unmask: {task.source.name}: {note}", file=sys.stderr)
-        if task.mask_target is not None:
-            save_image(task.mask_target, result.mask * 255)
-        label = unmasker.model_name if result.notes else REFERENCE_MODEL
-        save_image(task.target, result.image, provenance_metadata(label, result.mask))
+        save_outputs(task, result, unmasker.model_name if result.notes else REFERENCE_MODEL)
         written += 1
-    print(f"wrote {written} image(s) to {out_dir}" + (f"; {failures} failed" if failures else ""))
+    print(f"wrote {written} image(s) to {out_dir}{run.resume.summary()}" + (f"; {failures} failed" if failures else ""))
     return 1 if failures else 0
+
+
+def _mask_source(args: argparse.Namespace) -> Path | None:
+    """``--mask``: None for ``auto``, else the mask file or folder."""
+    return None if args.mask == "auto" else Path(args.mask)
+
+
+def _announce_onnx_export(model: str | None, backend: str) -> float | None:
+    """Say so before the first ONNX Runtime run of a shipped model exports it (the time it took is said after)."""
+    import time
+
+    from unmask.models.backends import onnx_cache_path
+    from unmask.models.pretrained import plain_models
+    from unmask.pipeline import default_model
+
+    model = model or default_model()
+    if backend != "onnxruntime" or model not in plain_models() or onnx_cache_path(model).is_file():
+        return None
+    seconds = ONNX_EXPORT_SECONDS.get(model, 60)
+    print(f"unmask: exporting {model} to ONNX (once, about {seconds} s; cached in {onnx_cache_path(model).parent})",
+          file=sys.stderr, flush=True)
+    return time.monotonic()
 
 
 def run_remove(args: argparse.Namespace) -> int:
     """Remove occlusions from every input; results go to ``OUTDIR/<name>.<ext>``; finished files are skipped."""
+    import time
+
     from unmask.batch import remove_folder
     from unmask.io import list_images
-    from unmask.pipeline import Unmasker
+    from unmask.pipeline import DEFAULT_GROW, Unmasker
 
     inputs = list_images(args.inputs)
-    if args.mask != "auto" and len(inputs) != 1:
-        raise UnmaskError("--mask PATH works with one input image; use --mask auto for many")
     out_dir = Path(args.output)
-    unmasker = Unmasker(args.model, backend=args.backend)
+    if args.grow is not None and args.grow < 0:
+        raise UnmaskError(f"--grow must be at least 0, got {args.grow}")
+    started = _announce_onnx_export(args.model, args.backend)
+    unmasker = Unmasker(args.model, backend=args.backend, grow=DEFAULT_GROW if args.grow is None else args.grow)
+    if started is not None:
+        print(f"unmask: exported in {time.monotonic() - started:.0f} s", file=sys.stderr)
     if args.reference is not None:
         return _remove_with_reference(args, inputs, out_dir, unmasker)
-    written, failures, _ = remove_folder(inputs, out_dir, unmasker, None if args.mask == "auto" else args.mask,
-                                         args.save_mask, args.batch_size, args.workers, args.devices)
-    print(f"wrote {written} image(s) to {out_dir}" + (f"; {failures} failed" if failures else ""))
+    written, failures, run = remove_folder(inputs, out_dir, unmasker, _mask_source(args), args.save_mask,
+                                           args.batch_size, args.workers, args.devices, grow=args.grow or 0,
+                                           overwrite=args.overwrite)
+    print(f"wrote {written} image(s) to {out_dir}{run.resume.summary()}" + (f"; {failures} failed" if failures else ""))
     return 1 if failures else 0
 
 
@@ -173,27 +206,13 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 def run_detect(args: argparse.Namespace) -> int:
     """Write ``<name>.mask.png`` (white = occluded, union over all faces) for every input photo."""
-    from tqdm import tqdm
+    from unmask.detect_run import detect_folder
+    from unmask.io import list_images
 
-    from unmask.face.segment import find_occlusions
-    from unmask.io import list_images, load_image, save_image
-
-    inputs = list_images(args.inputs)
     out_dir = Path(args.output)
-    failures = 0
-    for path in tqdm(inputs, desc="detect", unit="img", disable=len(inputs) < 2):
-        target = out_dir / f"{path.stem}.mask.png"
-        _outputs_must_not_overwrite(inputs, [target])
-        try:
-            mask, faces = find_occlusions(load_image(path))
-            if not faces:
-                raise UnmaskError(f"{path}: no face found")
-        except UnmaskError as error:
-            print(f"unmask: {error}", file=sys.stderr)
-            failures += 1
-            continue
-        save_image(target, mask * 255)
-        print(f"{path.name}: {len(faces)} face(s), {mask.mean():.1%} of the photo occluded")
+    written, failures, resume = detect_folder(list_images(args.inputs), out_dir, args.method, args.threshold,
+                                              args.grow, args.overwrite)
+    print(f"wrote {written} mask(s) to {out_dir}{resume.summary()}" + (f"; {failures} failed" if failures else ""))
     return 1 if failures else 0
 
 
@@ -212,7 +231,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``unmask`` argument parser with one sub-command per job."""
+    from unmask.face.segment import DETECTION_METHODS
     from unmask.occlusion import KINDS
+    from unmask.pipeline import DEFAULT_GROW, DEFAULT_MODEL, model_choices
 
     parser = argparse.ArgumentParser(prog="unmask", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -234,9 +255,19 @@ def build_parser() -> argparse.ArgumentParser:
     rem = commands.add_parser("remove", help="remove face masks / bars / a given hole and paint the face back")
     rem.add_argument("inputs", nargs="+", help="image files or folders")
     rem.add_argument("-o", "--output", required=True, help="output folder (inputs are never overwritten)")
-    rem.add_argument("--mask", default="auto", help="'auto' (find masks and eye bars) or a mask image, white = hole")
-    rem.add_argument("--model", default=None, help="a model name (default: pconv when its weights ship)")
+    rem.add_argument("--mask", default="auto",
+                     help="'auto' (find masks and eye bars), a mask image (one photo) or a folder of masks matched "
+                          "by name: <stem>.mask.png as `unmask detect` writes, else <stem>.png; white = hole, other "
+                          "sizes are resized with a warning")
+    rem.add_argument("--model", default=None,
+                     help=f"one of {', '.join(model_choices())}, or an exported .onnx file (default: "
+                          f"{DEFAULT_MODEL} when its weights ship)")
+    rem.add_argument("--grow", type=int, default=None, metavar="N",
+                     help=f"grow the mask by N px along its border (default: {DEFAULT_GROW} for found masks, 0 for "
+                          "given ones)")
     rem.add_argument("--save-mask", action="store_true", help="also write <name>.mask.png of what was filled")
+    rem.add_argument("--overwrite", action="store_true",
+                     help="remake outputs an earlier run made with the same settings (others are always remade)")
     rem.add_argument("--reference", default=None, metavar="PHOTO",
                      help="a second, unmasked photo of the same person: the largest face is filled from it "
                           "(reference_guided model; see docs/REFERENCE.md)")
@@ -270,7 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     det = commands.add_parser("detect", help="find face masks and eye bars; write one mask per photo")
     det.add_argument("inputs", nargs="+", help="image files or folders")
-    det.add_argument("-o", "--output", required=True, help="output folder")
+    det.add_argument("-o", "--output", required=True, help="output folder (not an input folder)")
+    det.add_argument("--method", choices=("auto", *DETECTION_METHODS), default="auto",
+                     help="learned segmenter or k-means colour clustering (default auto: learned when shipped)")
+    det.add_argument("--threshold", type=float, default=None, metavar="T",
+                     help="the learned segmenter's logit threshold: lower finds more (default: the shipped one)")
+    det.add_argument("--grow", type=int, default=0, metavar="N", help="grow each mask by N px along its border")
+    det.add_argument("--overwrite", action="store_true", help="remake masks an earlier run made the same way")
     det.set_defaults(handler=run_detect)
 
     tr = commands.add_parser("train", help="train an inpainting model from a YAML config (Lightning)")
