@@ -3,9 +3,11 @@ import math
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -21,7 +23,7 @@ from unmask.server.app import create_app
 from unmask.server.settings import Settings
 from unmask.study.builder import TIME_LIMITS_MS, build_study
 from unmask.study.report import format_report, mean_interval, pair_rows, rating_rows, wilson_interval
-from unmask.study.store import Answer, StudyError, StudyStore
+from unmask.study.store import UNINVITED, Answer, StudyError, StudyStore
 
 
 @pytest.fixture()
@@ -192,3 +194,64 @@ def test_no_answer_is_lost_when_the_server_is_killed(photos, tmp_path):
             server.kill()
         server.stderr.close()
     assert sorted(a.rating for a in StudyStore(db).answers()) == [2, 5, 9]
+
+
+def test_scripted_flooding_is_refused_and_left_out_of_the_report(photos, tmp_path, capsys):
+    real, fake = photos
+    db = tmp_path / "s.sqlite"
+    build_study(db, [real, fake], max_side=64, tasks=["rate"])
+    invited = StudyStore(db).invite(1)[0]
+    app = create_app(Settings(study_db=db, study_ip_rate=600, study_participant_rate=60))  # bursts of 100 and 10
+    bots = TestClient(app, base_url="http://localhost", client=("10.0.0.1", 5000))
+
+    def flood(index: int) -> list[int]:  # a made-up participant id per script, every answer rated 10
+        fake_id = {"participant": f"scripted-{index:04d}"}
+        return [response.status_code for _ in range(30) for response in (
+            bots.post("/api/v1/study/next", json={**fake_id, "task": "rate"}),
+            bots.post("/api/v1/study/answer", json={**fake_id, "trial": "0" * 32, "rating": 10, "response_ms": 1}))]
+
+    with ThreadPoolExecutor(4) as executor:
+        statuses = [status for script in executor.map(flood, range(4)) for status in script]
+    assert set(statuses) == {403, 429}  # never invited, then over the address's rate
+    person = TestClient(app, base_url="http://localhost", client=("10.0.0.2", 5000))
+    asked = [person.post("/api/v1/study/next", json={"participant": invited, "task": "rate"}).json()
+             for _ in range(20)]
+    assert len({body["trial"]["token"] for body in asked}) == 1  # asking again and again makes no new trials
+    answer = {"participant": invited, "trial": asked[0]["trial"]["token"], "rating": 10, "response_ms": 5}
+    replies = [person.post("/api/v1/study/answer", json=answer).status_code for _ in range(30)]
+    assert replies[0] == 200 and set(replies[1:]) == {409, 429}  # one answer per trial, then the rate limit
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 1
+    store = StudyStore(db)
+    refused = statuses[1::2].count(403) + statuses[1::2].count(429) + len(replies) - 1
+    assert len(store.answers()) == 1 and sum(store.rejections().values()) == refused
+    assert main(["study", "report", "--db", str(db), "-o", str(tmp_path / "hist.png")]) == 0
+    assert f"Answers counted: 1; refused: {refused}" in capsys.readouterr().out
+
+
+def test_trials_expire_belong_to_their_participant_and_old_answers_do_not_count(photos, tmp_path):
+    real, fake = photos
+    db = tmp_path / "s.sqlite"
+    build_study(db, [real, fake], max_side=64, tasks=["rate"])
+    store = StudyStore(db, trial_ttl=0.2)
+    first, second = store.invite(2)
+    with pytest.raises(StudyError, match="link is not valid") as error:
+        store.next_trial("made-up-participant", "rate")
+    assert error.value.status == 403
+    stale = store.next_trial(first, "rate")[0]
+    time.sleep(0.3)
+    with pytest.raises(StudyError, match="expired") as error:
+        store.answer(first, stale["token"], 5, None, 100)
+    assert error.value.status == 410
+    fresh = store.next_trial(first, "rate")[0]
+    assert fresh["token"] != stale["token"]
+    with pytest.raises(StudyError, match="unknown trial"):
+        store.answer(second, fresh["token"], 5, None, 100)  # served to someone else
+    assert store.answer(first, fresh["token"], 5, None, 100) == 1
+    with sqlite3.connect(db) as connection:  # the expired trial is gone; an answer stored without an invitation
+        assert connection.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 1
+        connection.execute("INSERT INTO answers (trial, participant, task, method, rating, response_ms, answered_at) "
+                           "VALUES ('old', 'from-before-invitations', 'rate', 'telea', 10, 1, 0)")
+    assert [answer.participant for answer in store.answers()] == [first]
+    assert store.rejections() == {"this trial has expired; ask for the next one": 1,
+                                  "unknown trial; ask for the next one": 1, UNINVITED: 1}
