@@ -17,10 +17,9 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from unmask.eval.harness import evaluate, load_eval_set
 from unmask.eval.runs import load_run_generator
+from unmask.train.checkpoint import load_checkpoint
 from unmask.train.run import load_config, train
 
 VGG = "../shared/weights/vgg16_imagenet_keras/vgg16_features_fp16.pth"
@@ -30,7 +29,7 @@ COLUMNS = ("vgg_perceptual", "l1_hole", "psnr_hole", "ssim_hole")
 def train_eta(config_path: str, eta: float, run_dir: Path, args: argparse.Namespace) -> Path:
     """Train (or resume, or reuse) the run for one η; returns its folder."""
     last = run_dir / "checkpoints" / "last.ckpt"
-    if last.is_file() and torch.load(last, map_location="cpu", weights_only=False)["global_step"] >= args.steps:
+    if last.is_file() and load_checkpoint(last)["global_step"] >= args.steps:
         return run_dir
     config = load_config(config_path, {
         "run_dir": str(run_dir), "model.losses.eta": eta, "trainer.max_steps": args.steps,

@@ -20,10 +20,11 @@ from unmask.errors import UnmaskError
 from unmask.models import create_model, pretrained
 from unmask.models.backends import load_model
 from unmask.pipeline import Unmasker
+from unmask.train.checkpoint import load_checkpoint
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "unmask"
-PICKLE_ALLOWED = {  # our own training checkpoints (Lightning) and VGG features loaded with weights_only=True
-    "train/run.py", "losses/perceptual.py",
+PICKLE_ALLOWED = {  # training checkpoints and VGG features, both read with torch's weights-only unpickler
+    "train/checkpoint.py", "losses/perceptual.py",
 }
 
 
@@ -78,15 +79,49 @@ def test_default_path_needs_no_network(no_pickle_no_network, astronaut, tmp_path
 
 
 def test_pickle_appears_only_where_allowed():
-    """No module on the inference path calls torch.load / pickle.load(s); the allowed ones are training-only."""
-    offenders = set()
-    for path in SRC.rglob("*.py"):
+    """No module on the inference path calls torch.load / pickle.load(s); the allowed ones are training-only, and
+    every torch.load in the package and the scripts passes weights_only=True."""
+    offenders, unsafe = set(), set()
+    for path in [*SRC.rglob("*.py"), *(SRC.parents[1] / "scripts").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(
                     node.func.value, ast.Name) and (node.func.value.id, node.func.attr) in (
                     ("torch", "load"), ("pickle", "load"), ("pickle", "loads")):
-                offenders.add(str(path.relative_to(SRC)))
+                offenders.add(str(path.relative_to(SRC)) if SRC in path.parents else path.name)
+                if not any(keyword.arg == "weights_only" and getattr(keyword.value, "value", None) is True
+                           for keyword in node.keywords):
+                    unsafe.add(f"{path.name}:{node.lineno}")
     assert offenders <= PICKLE_ALLOWED, offenders - PICKLE_ALLOWED
+    assert not unsafe, unsafe
+
+
+class _RunsCode:
+    """Pickles into a call of ``exec`` that writes ``marker``: what a crafted checkpoint would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('code ran')",)
+
+
+def test_a_pickled_checkpoint_is_refused_before_its_code_runs(tmp_path, tiny_prepared, capsys):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("model:\n  generator:\n    name: deepfill\n    kwargs: {cnum: 4, in_size: 64}\n")
+    marker = tmp_path / "code-ran.txt"
+    crafted = run / "checkpoints" / "last.ckpt"
+    torch.save({"state_dict": {}, "global_step": 1, "extra": _RunsCode(marker)}, crafted)
+    for models in (str(run), str(crafted)):  # a run folder, or its checkpoint named directly
+        assert main(["evaluate", "--models", models, "--data", str(tiny_prepared), "--split", "test",
+                     "-o", str(tmp_path / "eval")]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "refused: not a checkpoint of plain tensors" in error, error
+        assert "it asks for exec" in error and "Traceback" not in error
+    assert not marker.exists()
+    crafted.write_bytes(crafted.read_bytes()[:100])
+    with pytest.raises(UnmaskError, match="not a readable checkpoint"):
+        load_checkpoint(crafted)
 
 
 def test_server_never_touches_client_paths(tmp_path, astronaut, monkeypatch):

@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from unmask.data.datamodule import FaceDataModule
 from unmask.errors import UnmaskError
 from unmask.train.callbacks import KeptCheckpoints, RngState, SampleGrid
+from unmask.train.checkpoint import load_checkpoint
 from unmask.train.recipes import build_module
 
 
@@ -96,7 +97,10 @@ def train(config: dict[str, Any], resume: str | None = None) -> Path:
         logger=L.pytorch.loggers.CSVLogger(str(run_dir), name="logs"),
         **trainer_cfg,
     )
-    trainer.fit(module, datamodule=data, ckpt_path=resolve_resume(resume, run_dir))
+    checkpoint = resolve_resume(resume, run_dir)
+    if checkpoint is not None:  # Lightning's own load would refuse a crafted file too, but with a traceback
+        load_checkpoint(checkpoint)
+    trainer.fit(module, datamodule=data, ckpt_path=checkpoint)
     trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     return run_dir
 
@@ -111,6 +115,6 @@ def load_run(run_dir: str | Path, prefix: str = "ema.",
     last = resolve_resume(str(checkpoint_path) if checkpoint_path else "last", run_dir)
     if last is None:
         raise UnmaskError(f"{run_dir}: no checkpoints/last*.ckpt (has the run saved a checkpoint yet?)")
-    checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint(last)
     state = {key[len(prefix):]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}
     return config, int(checkpoint["global_step"]), state
