@@ -153,3 +153,42 @@ def _png(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _tiny_graph(path: Path, op: str, claim: str) -> None:
+    """A loadable two-input ONNX graph, ``output = op(image)``, whose metadata claims ``claim`` as its weights."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["b", channels, "h", "w"])
+              for name, channels in (("image", 3), ("mask", 1))]
+    output = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["b", 3, "h", "w"])
+    graph = helper.make_graph([helper.make_node(op, ["image"], ["output"])], "tiny", inputs, [output])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
+    helper.set_model_props(model, {"unmask_weights": claim, "unmask_model": "pconv"})
+    onnx.save(model, path)
+
+
+def test_the_onnx_cache_trusts_the_file_hash_not_the_file_claim(tmp_path, monkeypatch):
+    from unmask import export
+    from unmask.models import backends
+
+    monkeypatch.setenv("UNMASK_CACHE", str(tmp_path / "cache"))
+    claim = f"shipped:{pretrained.card('pconv')['sha256']}"
+    exports = []
+
+    def export_onnx(source, path):  # stands in for the real (slow) export of the shipped weights
+        exports.append(path)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _tiny_graph(Path(path), "Identity", claim)
+        return Path(path)
+
+    monkeypatch.setattr(export, "export_onnx", export_onnx)
+    monkeypatch.setattr(export, "source_for", lambda name: name)
+    path = backends.shipped_onnx("pconv")
+    genuine = path.read_bytes()
+    assert backends.shipped_onnx("pconv") == path and len(exports) == 1  # reused: its sha256 matches the record
+    _tiny_graph(path, "Neg", claim)  # swapped for another graph that claims the same weights
+    assert backends.shipped_onnx("pconv") == path and len(exports) == 2  # exported again
+    assert path.read_bytes() == genuine
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700

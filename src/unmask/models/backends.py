@@ -39,21 +39,29 @@ def onnx_cache_path(name: str) -> Path:
 def shipped_onnx(name: str) -> Path:
     """The ONNX graph of the shipped weights of ``name``, exported into the cache on first use.
 
-    A cached file is reused when its metadata names the sha256 of exactly these weights.
+    The export's sha256 is recorded beside it (``<file>.sha256``); a cached file is reused only when its actual
+    sha256 equals that record, never on what its own metadata claims, so a replaced or damaged graph is exported
+    again. The cache folder is created private (0700).
     """
     from unmask.export import export_onnx, source_for
     from unmask.models.onnx_backend import OnnxInpainter
-    from unmask.models.pretrained import card
+    from unmask.models.pretrained import card, sha256_of
 
     digest = card(name)["sha256"]
     path = onnx_cache_path(name)
-    if path.is_file():
+    record = path.with_name(f"{path.name}.sha256")
+    if path.is_file() and record.is_file() and record.read_text().strip() == sha256_of(path):
         try:
             if OnnxInpainter(path).metadata.get("unmask_weights", "").endswith(f":{digest}"):
                 return path
         except UnmaskError:
             pass  # a damaged cache file is exported again below
-    return export_onnx(source_for(name), path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    export_onnx(source_for(name), path)
+    partial = record.with_name(f".{record.name}.partial")
+    partial.write_text(sha256_of(path) + "\n")
+    os.replace(partial, record)
+    return path
 
 
 def load_model(name: str, backend: str = "torch", threads: int | None = None) -> nn.Module:
