@@ -1,8 +1,14 @@
+import os
+import stat
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from unmask import io as unmask_io
 from unmask.errors import UnmaskError
 from unmask.io import (
     as_rgb_uint8,
@@ -57,10 +63,45 @@ def test_truncated_jpeg_is_refused(tmp_path, astronaut):
         load_image(tmp_path / "cut.jpg")
 
 
-def test_huge_image_is_refused_before_decoding(tmp_path):
-    Image.new("1", (12_000, 11_000)).save(tmp_path / "bomb.png")
-    with pytest.raises(UnmaskError, match="limit"):
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG header of a grey image of ``width`` x ``height`` pixels, with no pixel data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + \
+        chunk(b"IEND", b"")
+
+
+def test_the_pixel_budget_follows_free_memory_and_is_checked_before_decoding(tmp_path, monkeypatch):
+    (tmp_path / "big.png").write_bytes(_png_claiming(12_000, 11_000))  # 132 MP
+    monkeypatch.setattr(unmask_io, "available_memory", lambda: 1024 ** 3)  # 1 GiB free: about 89 MP
+    assert unmask_io.pixel_budget() == 1024 ** 3 // unmask_io.BYTES_PER_PIXEL
+    with pytest.raises(UnmaskError, match="memory free now"):
+        load_image(tmp_path / "big.png")
+    monkeypatch.setattr(unmask_io, "available_memory", lambda: 64 * 1024 ** 3)  # plenty: decoding is tried
+    with pytest.raises(UnmaskError, match="not a readable image"):
+        load_image(tmp_path / "big.png")
+    (tmp_path / "bomb.png").write_bytes(_png_claiming(20_000, 13_000))  # never, whatever the memory
+    with pytest.raises(UnmaskError, match="decompression bomb"):
         load_image(tmp_path / "bomb.png")
+    assert 0 < unmask_io.available_memory()
+
+
+def test_a_mask_of_the_wrong_size_is_refused_from_its_header(tmp_path, monkeypatch):
+    Image.new("L", (8, 6), 255).save(tmp_path / "mask.png")
+    monkeypatch.setattr(unmask_io, "load_image", lambda path: pytest.fail("the mask was decoded"))
+    with pytest.raises(UnmaskError, match="mask is 8x6 but the image is 5x4"):
+        load_mask(tmp_path / "mask.png", (4, 5))
+
+
+def test_outputs_get_the_permissions_of_an_ordinary_file(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        save_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.uint8))
+        save_image(tmp_path / "out.jpg", np.zeros((4, 4, 3), np.uint8), {"unmask_model": "telea"})
+    finally:
+        os.umask(previous)
+    assert {stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()} == {0o640}
 
 
 def test_missing_file_and_folder(tmp_path):

@@ -1,9 +1,10 @@
-"""Image and mask I/O: robust loading (EXIF, modes, bit depth, size caps) and atomic saving with provenance."""
+"""Image and mask I/O: robust loading (EXIF, modes, bit depth, a pixel budget from free memory) and atomic saving
+with provenance."""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -15,7 +16,9 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 from unmask.errors import UnmaskError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-MAX_PIXELS = 120_000_000  # ~ a 12,000 x 10,000 photo; larger is refused as a likely decompression bomb
+MAX_PIXELS = 250_000_000  # ~ a 20,000 x 12,500 photo: never decoded, whatever the memory (a likely bomb)
+BYTES_PER_PIXEL = 12  # what a photo costs from decoding to saving its result (measured: docs/RELIABILITY.md)
+STRIP_ROWS = 1024  # rows copied out of Pillow at a time, so a decoded photo is never held three times
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
@@ -33,6 +36,41 @@ def list_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return found
 
 
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def available_memory() -> int:
+    """Bytes this process can still allocate: the system's available memory, or the cgroup's room if less."""
+    free = next((int(line.split()[1]) * 1024 for line in _read("/proc/meminfo").splitlines()
+                 if line.startswith("MemAvailable:")), os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    limit, used = _read("/sys/fs/cgroup/memory.max").strip(), _read("/sys/fs/cgroup/memory.current").strip()
+    return min(free, int(limit) - int(used)) if limit.isdigit() and used.isdigit() else free
+
+
+def pixel_budget() -> int:
+    """The most pixels a photo may have to be decoded now: what free memory allows, at most ``MAX_PIXELS``."""
+    return max(0, min(MAX_PIXELS, available_memory() // BYTES_PER_PIXEL))
+
+
+def upright_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) of an opened image once its EXIF orientation is applied, read from the header only."""
+    orientation = image.getexif().get(0x0112, 1)
+    return (image.height, image.width) if orientation in (5, 6, 7, 8) else (image.width, image.height)
+
+
+def _rgb_array(image: Image.Image) -> np.ndarray:
+    """An RGB image's pixels as a writable uint8 array, copied out in strips (no second full-size copy)."""
+    array = np.empty((image.height, image.width, 3), np.uint8)
+    for top in range(0, image.height, STRIP_ROWS):
+        array[top:top + STRIP_ROWS] = np.asarray(image.crop((0, top, image.width, min(top + STRIP_ROWS,
+                                                                                        image.height))))
+    return array
+
+
 def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
     """Convert any Pillow mode (1, L, LA, P, RGBA, I;16, I, F, CMYK, ...) to an RGB uint8 array."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -44,14 +82,15 @@ def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
-    return np.asarray(image.convert("RGB"))
+    return _rgb_array(image if image.mode == "RGB" else image.convert("RGB"))
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Load a photo as an upright RGB uint8 array (H, W, 3).
 
     EXIF orientation is applied; grayscale, palette, RGBA (composited on white), CMYK and 16-bit images are
-    converted. Raises UnmaskError with a one-line message for missing, unreadable, corrupt or oversized files.
+    converted. Raises UnmaskError with a one-line message for missing, unreadable, corrupt files and for ones
+    with more pixels than :func:`pixel_budget` allows now (checked from the header, before decoding).
     """
     path = Path(path)
     if not path.is_file():
@@ -61,12 +100,14 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise UnmaskError(f"{path}: {width}x{height} is larger than the {MAX_PIXELS:,}-pixel limit")
+                budget = pixel_budget()
+                if width * height > budget:
+                    raise UnmaskError(f"{path}: {width}x{height} is more than the {budget:,} pixels that can be "
+                                      f"decoded with the memory free now (at most {MAX_PIXELS:,})")
                 if width == 0 or height == 0:
                     raise UnmaskError(f"{path}: image has zero size")
                 image.load()
-                image = ImageOps.exif_transpose(image)
+                ImageOps.exif_transpose(image, in_place=True)
                 return _to_rgb_uint8(image)
     except UnmaskError:
         raise
@@ -79,8 +120,17 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 def load_mask(path: str | os.PathLike, shape: Sequence[int] | None = None) -> np.ndarray:
     """Load a mask image as float32 (H, W) with 1 = hole (white or any non-zero pixel after conversion to grey).
 
-    If ``shape`` (H, W) is given, the mask must have exactly that size.
+    If ``shape`` (H, W) is given, the mask must have exactly that size; it is checked from the file's header, before
+    the mask is decoded.
     """
+    if shape is not None:
+        try:
+            with Image.open(path) as image:
+                width, height = upright_size(image)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            width, height = shape[1], shape[0]  # load_image below says what is wrong with the file
+        if (height, width) != tuple(shape[:2]):
+            raise UnmaskError(f"{path}: mask is {width}x{height} but the image is {shape[1]}x{shape[0]}")
     rgb = load_image(path)
     mask = (rgb.max(axis=2) >= 128).astype(np.float32)
     if shape is not None and tuple(mask.shape) != tuple(shape[:2]):
@@ -176,12 +226,14 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata: dict[str, s
             options["exif"] = exif
     if suffix in (".jpg", ".jpeg"):
         options["quality"] = 95
-    descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(descriptor)
+    temp = path.parent / f".{path.name}.{secrets.token_hex(4)}{suffix}"
+    # Created as an ordinary file would be (0666 less the umask), not 0600 as tempfile makes it.
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        pil.save(temp_name, format=Image.registered_extensions()[suffix], **options)
-        os.replace(temp_name, path)
+        with os.fdopen(descriptor, "wb") as handle:
+            pil.save(handle, format=Image.registered_extensions()[suffix], **options)
+        os.replace(temp, path)
     except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
     return path
