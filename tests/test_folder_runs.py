@@ -11,7 +11,7 @@ from unmask.face import detect_faces
 from unmask.io import list_images, load_image, save_image
 from unmask.models.backends import onnx_cache_path
 from unmask.occlusion import occlude
-from unmask.pipeline import Unmasker
+from unmask.pipeline import Unmasker, grow_mask
 from unmask.runplan import SETTINGS_KEY
 
 
@@ -123,10 +123,13 @@ def test_progress_counts_images(tmp_path, capsys):
         save_image(tmp_path / "in" / f"p{index}.png", np.full((32, 32, 3), 60 * index, np.uint8))
         save_image(tmp_path / "masks" / f"p{index}.png", np.pad(np.full((8, 8), 255, np.uint8), 12))
     written, failed, _ = remove_folder(list_images([tmp_path / "in"]), tmp_path / "out", Unmasker("telea"),
-                                       mask=tmp_path / "masks", batch_size=2)
+                                       mask=tmp_path / "masks", save_mask=True, batch_size=2, grow=2)
     assert (written, failed) == (3, 0)
     err = capsys.readouterr().err
     assert "3/3" in err and "img" in err and "no face found: the hole was filled" in err
+    given = _white(tmp_path / "masks" / "p0.png")
+    assert np.array_equal(_white(tmp_path / "out" / "p0.mask.png"), grow_mask(given, 2) > 0)  # --grow on given masks
+    assert grow_mask(given, 2).sum() > given.sum()
 
 
 def test_help_lists_models_and_first_onnx_run_is_announced(tmp_path, monkeypatch, capsys):

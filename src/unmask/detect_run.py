@@ -57,5 +57,5 @@ def detect_folder(inputs: list[Path], out_dir: Path, method: str = "auto", thres
         mask = grow_mask(mask, grow)
         save_image(outputs[path][0], mask * 255, {SETTINGS_KEY: settings})
         written += 1
-        print(f"{path.name}: {len(faces)} face(s), {mask.mean():.1%} of the photo occluded")
+        tqdm.write(f"{path.name}: {len(faces)} face(s), {mask.mean():.1%} of the photo occluded")
     return written, failed, resume
