@@ -101,3 +101,56 @@ def test_configs_point_to_the_offline_vgg():
         vgg = config["model"]["vgg_path"]
         assert (vgg is None and "_cpu" in path.stem) or vgg.endswith(
             "vgg16_imagenet_keras/vgg16_features_fp16.pth"), path
+
+
+@pytest.fixture(scope="module")
+def random_lpips_vgg(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Random VGG16 trunk and LPIPS heads in the layout of lpips_vgg16_fp16.safetensors."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    state = {f"features.{key}": value for key, value in build_vgg16_features().state_dict().items()}
+    state.update({f"lin{i}.model.1.weight": torch.rand(1, width, 1, 1)
+                  for i, width in enumerate((64, 128, 256, 512, 512))})
+    path = tmp_path_factory.mktemp("lpips") / "lpips_vgg16_random.safetensors"
+    save_file(state, str(path))
+    return str(path)
+
+
+def test_texture_recipe_trains_from_shipped_pconv_resumes_and_keeps_lpips_out(tiny_prepared, random_lpips_vgg,
+                                                                              tmp_path):
+    from unmask.models.pretrained import WEIGHTS_DIR
+
+    config = load_config("configs/train/pconv_texture_cpu.yaml", {
+        "run_dir": str(tmp_path / "run"), "data.data_dir": str(tiny_prepared), "data.size": 64,
+        "data.batch_size": 2, "data.num_workers": 0, "model.generator.kwargs.in_size": 64,
+        "model.lpips_path": random_lpips_vgg, "model.crop": 32, "model.discriminator.cnum": 4,
+        "model.init_from": str(WEIGHTS_DIR / "pconv.safetensors"), "trainer.max_steps": 1,
+        "trainer.val_check_interval": 1, "trainer.limit_val_batches": 1, "trainer.enable_progress_bar": False,
+        "checkpoint_every": 1, "sample_every": 1,
+    })
+    assert config["model"]["recipe"] == "texture" and config["model"]["generator"]["kwargs"]["upsample"] == "bilinear"
+    run = train(config)
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    keys = checkpoint["state_dict"].keys()
+    assert any(key.startswith("discriminator.") for key in keys)
+    assert not any(key.startswith("lpips.") for key in keys)  # read from lpips_path instead
+    config["trainer"]["max_steps"] = 2
+    train(config, resume="last")
+    _, step, ema = load_run(run)
+    assert step == 2 and set(ema) == set(create_model("pconv", width=0.5).state_dict())
+
+
+def test_texture_loss_judges_a_crop_around_the_hole_and_freezes_batch_norm(random_lpips_vgg):
+    module = build_module({"recipe": "texture", "generator": {"name": "pconv", "kwargs": {"width": 1 / 16}},
+                           "discriminator": {"cnum": 4}, "lpips_path": random_lpips_vgg, "crop": 32})
+    module.generator.train()
+    image, mask = torch.rand(2, 3, 64, 64), torch.zeros(2, 1, 64, 64)
+    mask[:, :, 40:60, 10:50] = 1
+    total, terms, fakes = module.generator_loss(image, mask)
+    assert set(terms) == {"l1", "adv", "fm", "perceptual"} and torch.isfinite(total)
+    assert fakes["fake"].shape == (2, 3, 32, 32) and fakes["mask"].mean() > 0.3  # the crop is mostly hole
+    assert not any(m.training for m in module.generator.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    loss_d = module.discriminator_loss(image, mask, {key: value.detach() for key, value in fakes.items()})
+    loss_d.backward()
+    assert all(p.grad is not None for p in module.discriminator.parameters() if p.requires_grad)

@@ -5,7 +5,7 @@ import torch
 
 from unmask.errors import UnmaskError
 from unmask.models import create_model
-from unmask.models.discriminators import GlobalLocalDiscriminator, crop_boxes, hole_boxes
+from unmask.models.discriminators import GlobalLocalDiscriminator, PatchDiscriminator, crop_boxes, hole_boxes
 from unmask.models.dmfn import DenseMultiScaleFusionBlock
 from unmask.models.partial_conv import PartialConv2d
 from unmask.models.pconv import PConvUNet
@@ -123,3 +123,23 @@ def test_hog_guided_uses_true_hog_outside_the_hole():
     assert out.hog_pred.min() >= 0 and out.hog_pred.max() <= 1 and out.image.shape == image.shape
     with pytest.raises(UnmaskError, match="divisible by 8"):
         model(torch.rand(1, 3, 60, 64), torch.zeros(1, 1, 60, 64))
+
+
+def test_pconv_bilinear_upsampling_keeps_the_weights_and_smooths_the_decoder():
+    torch.manual_seed(0)
+    nearest = create_model("pconv", width=1 / 16, in_size=64).eval()
+    bilinear = create_model("pconv", width=1 / 16, in_size=64, upsample="bilinear").eval()
+    bilinear.load_state_dict(nearest.state_dict())  # same parameters: a fine-tune can start from either
+    image, mask = torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)
+    mask[..., 16:48, 16:48] = 1
+    assert not torch.allclose(nearest(image, mask), bilinear(image, mask))
+    assert torch.equal(bilinear(image, mask)[..., :16, :], image[..., :16, :])
+    with pytest.raises(UnmaskError, match="upsample"):
+        create_model("pconv", upsample="bicubic")
+
+
+def test_patch_discriminator_sees_70px_patches_and_returns_features():
+    discriminator = PatchDiscriminator(cnum=4, layers=3)
+    logits, features = discriminator(torch.rand(2, 3, 128, 128), torch.zeros(2, 1, 128, 128), return_features=True)
+    assert logits.shape == (2, 14 * 14) and len(features) == 4
+    assert [f.shape[1] for f in features] == [4, 8, 16, 32]

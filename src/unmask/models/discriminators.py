@@ -37,15 +37,20 @@ class SNPatchGAN(nn.Module):
         self, image: torch.Tensor, mask: torch.Tensor, return_features: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """(B,3,H,W), (B,1,H,W) -> logits (B, N); with ``return_features`` also the six layer outputs."""
-        x = torch.cat([image * 2.0 - 1.0, mask], dim=1)
-        features = []
-        for layer in self.layers:
-            x = layer(x)
-            features.append(x)
+        x, features = _layer_outputs(self.layers, image, mask)
         logits = x.flatten(1)
-        if return_features:
-            return logits, features
-        return logits
+        return (logits, features) if return_features else logits
+
+
+def _layer_outputs(layers: nn.ModuleList, image: torch.Tensor,
+                   mask: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Run (image in [-1, 1], mask) through ``layers``: the last output and every layer's output."""
+    x = torch.cat([image * 2.0 - 1.0, mask], dim=1)
+    features = []
+    for layer in layers:
+        x = layer(x)
+        features.append(x)
+    return x, features
 
 
 def hole_boxes(mask: torch.Tensor, min_fraction: float = 0.25) -> torch.Tensor:
@@ -115,3 +120,32 @@ class GlobalLocalDiscriminator(nn.Module):
         if return_features:
             return logits, global_features + local_features
         return logits
+
+
+class PatchDiscriminator(nn.Module):
+    """pix2pix's N-layer PatchGAN with spectral norm instead of batch norm: a texture judge.
+
+    ``layers`` stride-2 4x4 convs (``cnum``, doubling up to ``8 * cnum``), one stride-1 conv of the same width and a
+    stride-1 conv to one logit per patch; LeakyReLU(0.2) between. With three strided layers every logit sees a
+    70x70 patch. Input: image (B, 3, H, W) in [0, 1] and mask (B, 1, H, W) with 1 = hole. Output: logits (B, N);
+    with ``return_features`` also the hidden layers' outputs (for discriminator feature matching).
+    """
+
+    def __init__(self, in_channels: int = 4, cnum: int = 64, layers: int = 3) -> None:
+        super().__init__()
+        widths = [cnum * min(2**index, 8) for index in range(layers + 1)]
+        strides = [2] * layers + [1]
+        blocks, channels = [], in_channels
+        for width, stride in zip(widths, strides, strict=True):
+            blocks.append(nn.Sequential(spectral_norm(nn.Conv2d(channels, width, 4, stride, 1)), nn.LeakyReLU(0.2)))
+            channels = width
+        self.layers = nn.ModuleList(blocks)
+        self.head = spectral_norm(nn.Conv2d(channels, 1, 4, 1, 1))
+
+    def forward(
+        self, image: torch.Tensor, mask: torch.Tensor, return_features: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """(B,3,H,W), (B,1,H,W) -> logits (B, N); with ``return_features`` also the hidden layer outputs."""
+        x, features = _layer_outputs(self.layers, image, mask)
+        logits = self.head(x).flatten(1)
+        return (logits, features) if return_features else logits

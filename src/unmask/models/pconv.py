@@ -1,7 +1,8 @@
 """Partial-convolution U-Net (Liu et al. 2018; seed 002).
 
 Encoder: eight stride-2 partial convs with kernels 7,5,5,3,3,3,3,3 and 64,128,256,512,512,512,512,512 channels,
-batch norm from the second layer on, ReLU. Decoder: eight steps of nearest x2 upsampling (of features and mask),
+batch norm from the second layer on, ReLU. Decoder: eight steps of x2 upsampling (features: nearest as in the paper,
+or bilinear, which avoids the block pattern nearest leaves in a fill; the mask: always nearest),
 concatenation with the encoder skip (the last one is the input image and its mask), a 3x3 partial conv with
 512,512,512,512,256,128,64,3 channels, batch norm and LeakyReLU(0.2) except on the output layer. ``width``
 multiplies every hidden width (1.0 = the paper model, about 33 M parameters). Upsampling goes to the skip's size,
@@ -47,11 +48,13 @@ class PConvUNet(nn.Module):
     stay in eval mode even in ``train()``).
     """
 
-    def __init__(self, width: float = 1.0, in_size: int = 256) -> None:
+    def __init__(self, width: float = 1.0, in_size: int = 256, upsample: str = "nearest") -> None:
         super().__init__()
         if width <= 0:
             raise UnmaskError(f"width must be positive, got {width}")
-        self.width, self.in_size = width, in_size
+        if upsample not in ("nearest", "bilinear"):
+            raise UnmaskError(f"upsample must be nearest or bilinear, got {upsample!r}")
+        self.width, self.in_size, self.upsample = width, in_size, upsample
         self.freeze_encoder_bn = False
         enc = [max(1, round(c * width)) for c in ENCODER_CHANNELS]
         dec = [max(1, round(c * width)) for c in DECODER_CHANNELS]
@@ -87,7 +90,7 @@ class PConvUNet(nn.Module):
         x, m = features.pop(), masks.pop()
         for block in self.decoder:
             skip, skip_mask = features.pop(), masks.pop()
-            x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
+            x = F.interpolate(x, size=skip.shape[-2:], mode=self.upsample)
             m = F.interpolate(m, size=skip.shape[-2:], mode="nearest")
             joined_mask = torch.cat(
                 [m.expand(-1, x.shape[1], -1, -1), skip_mask.expand(-1, skip.shape[1], -1, -1)], dim=1
@@ -101,6 +104,6 @@ class PConvUNet(nn.Module):
 
 
 @register_model("pconv")
-def pconv(width: float = 1.0, in_size: int = 256) -> PConvUNet:
+def pconv(width: float = 1.0, in_size: int = 256, upsample: str = "nearest") -> PConvUNet:
     """Partial-convolution U-Net; paper model ``width=1.0, in_size=256``, CPU model ``width=0.25, in_size=128``."""
-    return PConvUNet(width=width, in_size=in_size)
+    return PConvUNet(width=width, in_size=in_size, upsample=upsample)

@@ -24,7 +24,10 @@ from unmask.errors import UnmaskError
 from unmask.losses import (
     VGG16Features,
     error_guidance,
+    feature_matching_loss,
     geometric_alignment_loss,
+    hinge_d_loss,
+    hinge_g_loss,
     masked_l1,
     nsgan_d_loss,
     nsgan_g_loss,
@@ -36,7 +39,14 @@ from unmask.losses import (
     total_variation_loss,
 )
 from unmask.models import create_model
-from unmask.models.discriminators import GlobalLocalDiscriminator, SNPatchGAN
+from unmask.models.discriminators import (
+    GlobalLocalDiscriminator,
+    PatchDiscriminator,
+    SNPatchGAN,
+    crop_boxes,
+    hole_boxes,
+)
+from unmask.nets import LPIPS
 from unmask.train.base import EMAGeneratorModule
 from unmask.train.module import InpaintingGAN
 
@@ -124,15 +134,20 @@ class RecipeGAN(EMAGeneratorModule):
         """Discriminator loss on real ``image`` and the detached ``fakes``."""
         raise NotImplementedError
 
+    def _frozen_networks(self) -> dict[str, nn.Module]:
+        """The frozen feature networks read from files at start-up (kept out of checkpoints), by attribute name."""
+        return {name: getattr(self, name) for name in ("vgg", "lpips") if getattr(self, name, None) is not None}
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Leave the frozen VGG (59 MB, read from ``vgg_path``) out of checkpoints."""
+        """Leave the frozen feature networks (tens of MB, read from their files) out of checkpoints."""
+        prefixes = tuple(f"{name}." for name in self._frozen_networks())
         checkpoint["state_dict"] = {key: value for key, value in checkpoint["state_dict"].items()
-                                    if not key.startswith("vgg.")}
+                                    if not key.startswith(prefixes)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Put the VGG weights loaded from ``vgg_path`` back, so the strict state-dict load sees every key."""
-        if self.vgg is not None:
-            checkpoint["state_dict"].update({f"vgg.{key}": value for key, value in self.vgg.state_dict().items()})
+        """Put the frozen networks' weights back, so the strict state-dict load sees every key."""
+        for name, network in self._frozen_networks().items():
+            checkpoint["state_dict"].update({f"{name}.{key}": value for key, value in network.state_dict().items()})
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """Adam for G and, when there is one, for D."""
@@ -322,7 +337,70 @@ class HOGRecipe(RecipeGAN):
         return hog_loss + image_loss
 
 
-RECIPES: dict[str, type] = {"deepfill": InpaintingGAN, "pconv": PConvRecipe, "dmfn": DMFNRecipe, "hog": HOGRecipe}
+class TextureRecipe(RecipeGAN):
+    """Texture fine-tuning (after LaMa and DeepFill v2): the hole is judged by a patch discriminator and by LPIPS on
+    the real ImageNet VGG16, and only a small L1 keeps the fill's colours and layout.
+
+    ``hole * L1_hole + valid * L1_valid + perceptual * LPIPS-VGG(crop) + adv * hinge_G(D(crop)) + fm * FM_D(crop)``
+    with weights 1, 1, 1, 0.1, 1. L1 is on the raw output, the rest on the composite. D is a
+    :class:`PatchDiscriminator` (70x70 patches, spectral norm, hinge loss) that sees a square crop around the hole,
+    resized to ``crop`` px (the same box for the real and the filled image, :func:`hole_boxes`), so its time goes to
+    the mouth and chin, not to the known background. LPIPS reads ``lpips_path`` (the term is skipped when None).
+    """
+
+    default_losses: ClassVar[dict[str, float]] = {"hole": 1.0, "valid": 1.0, "perceptual": 1.0, "adv": 0.1,
+                                                  "fm": 1.0}
+    default_optim: ClassVar[dict[str, Any]] = {**RecipeGAN.default_optim, "lr_g": 1e-4}
+
+    def __init__(self, *args: Any, lpips_path: str | None = None, crop: int = 128, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.crop = int(crop)
+        self.lpips = LPIPS(lpips_path) if lpips_path else None
+
+    def build_discriminator(self, kwargs: dict[str, Any]) -> PatchDiscriminator:
+        """A spectral-norm PatchGAN on (crop, crop mask)."""
+        return PatchDiscriminator(**kwargs)
+
+    def _crops(self, image: torch.Tensor, composite: torch.Tensor,
+               mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(real crop, filled crop, mask crop), each (B, C, crop, crop), around each sample's hole."""
+        boxes = hole_boxes(mask)
+        return (crop_boxes(image, boxes, self.crop), crop_boxes(composite, boxes, self.crop),
+                crop_boxes(mask, boxes, self.crop, mode="nearest"))
+
+    def generator_loss(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict, Fakes]:
+        """L1 on the raw output; adversarial, feature matching and LPIPS on the crop around the hole.
+
+        Batch norms stay in eval mode: a fine-tune at a few images per batch keeps the starting weights' statistics
+        (the deepest maps are 1x1, so batch statistics there would be those of four numbers).
+        """
+        w = self.weights
+        for module in self.generator.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+        output = self.generator.forward_train(image, mask)
+        composite = mask * output + (1 - mask) * image
+        real, fake, crop_mask = self._crops(image, composite, mask)
+        fake_logits, fake_features = self.discriminator(fake, crop_mask, return_features=True)
+        with torch.no_grad():
+            _, real_features = self.discriminator(real, crop_mask, return_features=True)
+        terms = {"l1": masked_l1(output, image, mask, w["hole"], w["valid"]),
+                 "adv": hinge_g_loss(fake_logits),
+                 "fm": feature_matching_loss(real_features, fake_features)}
+        total = terms["l1"] + w["adv"] * terms["adv"] + w["fm"] * terms["fm"]
+        if self.lpips is not None:
+            terms["perceptual"] = self.lpips(fake, real).mean()
+            total = total + w["perceptual"] * terms["perceptual"]
+        return total, terms, {"real": real, "fake": fake, "mask": crop_mask}
+
+    def discriminator_loss(self, image: torch.Tensor, mask: torch.Tensor, fakes: Fakes) -> torch.Tensor:
+        """Hinge loss on the real and the filled crop."""
+        return hinge_d_loss(self.discriminator(fakes["real"], fakes["mask"]),
+                            self.discriminator(fakes["fake"], fakes["mask"]))
+
+
+RECIPES: dict[str, type] = {"deepfill": InpaintingGAN, "pconv": PConvRecipe, "dmfn": DMFNRecipe, "hog": HOGRecipe,
+                            "texture": TextureRecipe}
 
 
 def build_module(model: dict[str, Any]) -> EMAGeneratorModule:
