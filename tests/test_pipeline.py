@@ -90,8 +90,8 @@ def test_every_hole_pixel_is_filled_however_far_it_reaches(astronaut, model):
     changed = (result.image != occluded).any(axis=2)
     assert changed[hole > 0].mean() == 1.0
     assert np.array_equal(result.mask, hole) and not changed[hole == 0].any()
-    neck = hole.astype(bool) & ~crop
-    assert np.abs(result.image[neck].astype(int) - astronaut[neck]).mean() < 40  # filled like the neck, not grey
+    far = hole.astype(bool) & ~crop  # filled like what is under it (error 5; the input's is 162), no ghost of
+    assert np.abs(result.image[far].astype(int) - astronaut[far]).mean() < 7  # the loops (8.5 with pconv)
 
 
 def test_a_given_mask_without_a_face_is_filled_with_a_note(unmasker, astronaut):

@@ -43,12 +43,13 @@ def _shift(face: Face, dx: float, dy: float) -> Face:
 
 def crop_hole(hole: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """The hole (H, W) warped into a ``size``² crop by ``matrix``, uint8; grown by a photo pixel per crop pixel
-    first, so a thin hole (an ear loop) shrunk into the crop is never lost between its samples."""
+    first, so a thin hole (an ear loop) shrunk into the crop is never lost between its samples, and by a crop pixel
+    after, so the occluder's colour that the crop's anti-aliasing smears next to it is not taken for context."""
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     reach = int(np.ceil(0.5 / scale))
     grown = cv2.dilate(hole.astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
-    return (cv2.warpAffine(grown.astype(np.float32), matrix, (size, size), flags=cv2.INTER_LINEAR) > 0.25
-            ).astype(np.uint8)
+    inside = cv2.warpAffine(grown.astype(np.float32), matrix, (size, size), flags=cv2.INTER_LINEAR) > 0.25
+    return cv2.dilate(inside.astype(np.uint8), np.ones((3, 3), np.uint8))
 
 
 def cut(photo: np.ndarray, hole: np.ndarray, face: Face, size: int) -> FaceJob | None:
