@@ -74,6 +74,17 @@ def test_a_missing_mask_fails_that_photo_only(photos, tmp_path, capsys):
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["a.png"]
 
 
+def test_masks_next_to_the_photos_are_not_taken_for_photos(tmp_path, capsys):
+    for name in ("a.png", "c.png", "c.jpg"):
+        save_image(tmp_path / "in" / name, np.full((32, 32, 3), 90, np.uint8))
+    save_image(tmp_path / "in" / "a.mask.png", np.pad(np.full((8, 8), 255, np.uint8), 12))
+    assert main(["remove", str(tmp_path / "in"), "--mask", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                 "--model", "telea"]) == 1
+    err = capsys.readouterr().err  # c.jpg is not taken for the mask of c.png, nor the other way round
+    assert "c.png: no mask for it" in err and "c.jpg: no mask for it" in err and "a.mask.png" not in err
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["a.png"]
+
+
 @pytest.mark.parametrize("names, clash", [(("a.jpg", "a.png"), "a.mask.png"), (("b.png", "b.mask.png"), "b.mask.png")])
 def test_colliding_outputs_are_refused_before_anything_is_written(tmp_path, capsys, names, clash):
     for name in names:

@@ -74,14 +74,12 @@ def _remove_partial(target: Path) -> None:
 
 
 def find_mask(photo: Path, folder: Path) -> Path | None:
-    """The mask of ``photo`` in ``folder``: ``<stem>.mask.png`` (as ``unmask detect`` writes it), else
-    ``<stem>.<any image suffix>`` that is not the photo itself; None when there is none."""
-    names = [f"{photo.stem}.mask.png"] + [f"{photo.stem}{suffix}" for suffix in IMAGE_SUFFIXES]
-    for name in names:
-        candidate = folder / name
-        if candidate.is_file() and candidate.resolve() != photo.resolve():
-            return candidate
-    return None
+    """The mask of ``photo`` in ``folder``: ``<stem>.mask.png`` (as ``unmask detect`` writes it), else, when the
+    masks have a folder of their own, ``<stem>.<any image suffix>``; None when there is none."""
+    names = [f"{photo.stem}.mask.png"]
+    if folder.resolve() != photo.parent.resolve():  # next to the photos, a.jpg is not the mask of a.png
+        names += [f"{photo.stem}{suffix}" for suffix in IMAGE_SUFFIXES]
+    return next((folder / name for name in names if (folder / name).is_file()), None)
 
 
 def plan(inputs: list[Path], out_dir: Path, save_mask: bool = False, masks: Path | None = None,
@@ -94,15 +92,14 @@ def plan(inputs: list[Path], out_dir: Path, save_mask: bool = False, masks: Path
     Photos that are the mask of another input (``--mask`` pointing at the photos' own folder) are not processed.
     """
     matched: dict[Path, Path | None] = dict.fromkeys(inputs)
-    failures = []
+    failures: list[str] = []
     if masks is not None and masks.is_dir():
-        for path in inputs:
-            matched[path] = find_mask(path, masks)
-            if matched[path] is None:
-                failures.append(f"{path}: no mask for it in {masks} (looked for {path.stem}.mask.png or "
-                                f"{path.stem}.png)")
+        matched = {path: find_mask(path, masks) for path in inputs}
         used = {mask.resolve() for mask in matched.values() if mask is not None}
-        inputs = [path for path in inputs if path.resolve() not in used and matched[path] is not None]
+        inputs = [path for path in inputs if path.resolve() not in used]
+        failures = [f"{path}: no mask for it in {masks} (looked for {path.stem}.mask.png or {path.stem}.png)"
+                    for path in inputs if matched[path] is None]
+        inputs = [path for path in inputs if matched[path] is not None]
     elif masks is not None:
         if len(inputs) != 1:
             raise UnmaskError("--mask FILE works with one input image; pass a folder of masks (--mask DIR) for many")
