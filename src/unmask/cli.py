@@ -132,8 +132,8 @@ def _announce_onnx_export(model: str | None, backend: str) -> float | None:
     if backend != "onnxruntime" or model not in plain_models() or onnx_cache_path(model).is_file():
         return None
     seconds = ONNX_EXPORT_SECONDS.get(model, 60)
-    print(f"unmask: exporting {model} to ONNX (once, about {seconds} s; cached in {onnx_cache_path(model).parent})",
-          file=sys.stderr, flush=True)
+    print(f"unmask: exporting {model} to ONNX (once, about {seconds} s; cached in {onnx_cache_path(model).parent}); "
+          "on a CPU it then runs about as fast as PyTorch (docs/PERFORMANCE.md)", file=sys.stderr, flush=True)
     return time.monotonic()
 
 
@@ -272,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a second, unmasked photo of the same person: the largest face is filled from it "
                           "(reference_guided model; see docs/REFERENCE.md)")
     rem.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
-                     help="run the network in PyTorch or ONNX Runtime; --model may also be an exported .onnx file")
+                     help="run the network in PyTorch or ONNX Runtime (exported once; on a CPU about as fast as "
+                          "PyTorch); --model may also be an exported .onnx file")
     rem.add_argument("--batch-size", type=int, default=4, help="photos whose faces go through the model together")
     rem.add_argument("--workers", type=int, default=0, help="processes that read and align photos ahead (default 0)")
     rem.add_argument("--devices", type=int, default=None,
