@@ -138,3 +138,23 @@ def test_coercion_round_trips(astronaut):
     assert as_rgb_uint8(np.zeros((5, 5), np.uint8)).shape == (5, 5, 3)
     with pytest.raises(UnmaskError):
         as_rgb_uint8(torch.zeros(2, 3, 4, 4))
+
+
+def test_huge_images_are_encoded_from_their_array_with_the_same_metadata(tmp_path, astronaut, monkeypatch):
+    from unmask import encode
+    from unmask.provenance import edited_by, provenance_metadata
+
+    hole = np.zeros(astronaut.shape[:2], np.uint8)
+    hole[100:200, 100:200] = 1
+    metadata = provenance_metadata("telea", hole) | {"unmask_settings": "remove grow=3 é"}
+    photo = astronaut.copy()
+    monkeypatch.setattr(encode, "DIRECT_PIXELS", 0)
+    for suffix in (".png", ".jpg"):
+        assert encode.encode_direct(photo, suffix, metadata) is not None  # this path, not Pillow's
+        path = save_image(tmp_path / f"direct{suffix}", photo, metadata)
+        assert np.array_equal(photo, astronaut)  # channels swapped back
+        assert edited_by(path) == "telea" and load_image(path).shape == astronaut.shape
+    assert np.array_equal(load_image(tmp_path / "direct.png"), astronaut)
+    assert Image.open(tmp_path / "direct.png").info["unmask_settings"] == "remove grow=3 é"
+    assert np.abs(load_image(tmp_path / "direct.jpg").astype(int) - astronaut).mean() < 3
+    assert encode.encode_direct(photo, ".webp", metadata) is None  # Pillow writes the other formats

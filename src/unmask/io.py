@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from unmask.encode import encode_direct
 from unmask.errors import UnmaskError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -205,14 +206,16 @@ def mask_to_image(mask: np.ndarray | torch.Tensor) -> np.ndarray:
 def save_image(path: str | os.PathLike, image: np.ndarray, metadata: dict[str, str] | None = None) -> Path:
     """Write an RGB (H, W, 3) or grey (H, W) uint8 image atomically (temp file + rename), format from the suffix.
 
-    ``metadata`` is stored as PNG text chunks, or as the EXIF ImageDescription for JPEG/WebP/TIFF.
+    ``metadata`` is stored as PNG text chunks, or as the EXIF ImageDescription for JPEG/WebP/TIFF. Huge JPEG and
+    PNG images are encoded from the array itself (``unmask.encode``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
         raise UnmaskError(f"{path}: unsupported output format {suffix or '(none)'}")
-    pil = Image.fromarray(np.ascontiguousarray(image))
+    direct = encode_direct(image, suffix, metadata)
+    pil = None if direct is not None else Image.fromarray(np.ascontiguousarray(image))
     options: dict = {}
     if metadata:
         if suffix == ".png":
@@ -231,7 +234,10 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata: dict[str, s
     descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            pil.save(handle, format=Image.registered_extensions()[suffix], **options)
+            if pil is None:
+                handle.write(direct)
+            else:
+                pil.save(handle, format=Image.registered_extensions()[suffix], **options)
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)

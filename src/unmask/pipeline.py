@@ -18,6 +18,7 @@ from unmask.face import Face, align_face, detect_faces, transform_face, unwarp
 from unmask.face.reference import ReferenceUnusable, align_reference, check_cover, crop_landmarks, warp_reference
 from unmask.face.segment import RESCUE_SCORE, find_occlusions
 from unmask.io import as_rgb_uint8, image_to_tensor, load_mask, mask_to_tensor, tensor_to_image
+from unmask.large import FullSize, large_enough, paste_back, reduce
 from unmask.models.backends import load_model
 from unmask.models.pretrained import load_pretrained, plain_models, shipped_models
 
@@ -64,6 +65,7 @@ class PhotoJob:
     jobs: list[FaceJob] = field(default_factory=list)
     anchors: list[Face] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    full: FullSize | None = None  # the full-size photo, when this job works on a reduced copy (unmask.large)
 
 
 def as_hole(mask, shape: tuple[int, ...]) -> np.ndarray:
@@ -143,15 +145,29 @@ class PhotoPreparer:
     grow: int = DEFAULT_GROW
 
     def __call__(self, image, mask=None) -> PhotoJob:
-        """``PhotoJob`` of one photo (same input forms as ``Unmasker.__call__``)."""
+        """``PhotoJob`` of one photo (same input forms as ``Unmasker.__call__``); a huge one is worked on reduced
+        when its faces stay large enough there (``unmask.large``), else at full size."""
         photo = as_rgb_uint8(image)
-        if mask is None:
+        hole = None if mask is None else as_hole(mask, photo.shape)
+        small, small_hole, full = reduce(photo, hole)
+        try:
+            job = self._prepare(small, small_hole)
+        except UnmaskError:
+            if full is None:
+                raise
+            return self._prepare(photo, hole)  # e.g. a face too small to be found in the reduced copy
+        if full is None or large_enough(job.anchors, self.size):
+            job.full = full
+            return job
+        return self._prepare(photo, hole)
+
+    def _prepare(self, photo: np.ndarray, hole: np.ndarray | None) -> PhotoJob:
+        if hole is None:
             found, faces = find_occlusions(photo)  # also finds covered faces the detector scores low
             if not faces:
                 raise UnmaskError("no face found in the image")
             job = PhotoJob(photo, grow_mask(found, self.grow), faces, self.feather, anchors=list(faces))
         else:
-            hole = as_hole(mask, photo.shape)
             faces = detect_faces(photo) or detect_faces(photo, min_score=RESCUE_SCORE)
             job = PhotoJob(photo, hole, faces, 0.0, anchors=list(faces))
             if not faces:
@@ -235,6 +251,8 @@ class Unmasker:
             for (face_job, part), crop in zip(parts, self._fill_images([face_job for face_job, _ in parts]),
                                               strict=True):
                 _paste(result, union, part, alpha, face_job, crop)
+        if job.full is not None:
+            result, union = paste_back(job.full, result, union)
         return UnmaskResult(image=_like(result, job.photo if template is None else template), mask=union,
                             faces=job.faces, notes=list(job.notes))
 

@@ -1,12 +1,15 @@
-"""Run the app on a loopback port in a background thread, and measure a process tree's memory (Linux).
+"""Run the app on a loopback port in a background thread or as a child process, and measure a process tree's
+memory (Linux).
 
-Used by the browser and load tests, ``benchmarks/server_load.py`` and the docs' screenshot; not by ``serve``.
+Used by the browser and load tests, the benchmarks and the docs' screenshot; not by ``serve``.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -65,3 +68,24 @@ def process_tree_rss(pid: int | None = None) -> int:
             continue
         total += next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0)
     return total
+
+
+def start_server_process(options: list[str], timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+    """Start ``unmask serve --port <free port> OPTIONS`` as a child process; returns it and its base URL once its
+    /healthz answers (the child is killed and RuntimeError raised if that takes over ``timeout`` s)."""
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "unmask.cli", "serve", "--port", str(port), *options])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
+            return server, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError(f"the server did not start within {timeout:.0f} s")
