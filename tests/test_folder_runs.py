@@ -89,12 +89,13 @@ def test_masks_next_to_the_photos_are_not_taken_for_photos(tmp_path, capsys):
 def test_colliding_outputs_are_refused_before_anything_is_written(tmp_path, capsys, names, clash):
     for name in names:
         save_image(tmp_path / "in" / name, np.zeros((16, 16, 3), np.uint8))
-    for command in (["remove", "--save-mask", "--model", "telea"], ["detect"]):
-        if command == ["detect"] and names[1] == "b.mask.png":
-            continue  # detect writes b.mask.mask.png for it: no clash
+    for command in (["remove", "--save-mask", "--model", "telea"], ["detect"], ["occlude", "--kind", "holes"]):
+        if command[0] != "remove" and names[1] == "b.mask.png":
+            continue  # detect and occlude write b.mask.mask.png for it: no clash
         assert main([*command, str(tmp_path / "in"), "-o", str(tmp_path / "out")]) == 2
         line = capsys.readouterr().err.strip()
-        assert line.count("\n") == 0 and all(name in line for name in names) and clash in line
+        written = "a.png" if command[0] == "occlude" else clash  # occlude writes <stem>.png for a.jpg and a.png
+        assert line.count("\n") == 0 and all(name in line for name in names) and f"out/{written};" in line
         assert not (tmp_path / "out").exists()
 
 

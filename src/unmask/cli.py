@@ -25,13 +25,6 @@ def _ratio(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _outputs_must_not_overwrite(inputs: list[Path], outputs: list[Path]) -> None:
-    sources = {path.resolve() for path in inputs}
-    for output in outputs:
-        if output.resolve() in sources:
-            raise UnmaskError(f"{output}: refusing to overwrite an input; choose another output folder")
-
-
 def run_demo(args: argparse.Namespace) -> int:
     """Detect the astronaut's face, put a synthetic surgical mask on it, fill it, and save a picture."""
     from unmask.demo import demo
@@ -49,13 +42,15 @@ def run_occlude(args: argparse.Namespace) -> int:
     from unmask.face import detect_faces
     from unmask.io import list_images, load_image, save_image
     from unmask.occlusion import FACE_KINDS, occlude
+    from unmask.runplan import check_names
 
     inputs = list_images(args.inputs)
     out_dir = Path(args.output)
+    outputs = {path: [out_dir / f"{path.stem}.png", out_dir / f"{path.stem}.mask.png"] for path in inputs}
+    check_names(outputs)  # before anything is written: never over an input, never two inputs to one file
     failures = 0
     for index, path in enumerate(tqdm(inputs, desc="occlude", unit="img", disable=len(inputs) < 2)):
-        targets = [out_dir / f"{path.stem}.png", out_dir / f"{path.stem}.mask.png"]
-        _outputs_must_not_overwrite(inputs, targets)
+        targets = outputs[path]
         try:
             image = load_image(path)
             rng = np.random.default_rng([args.seed, index])
