@@ -262,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "given ones)")
     rem.add_argument("--save-mask", action="store_true", help="also write <name>.mask.png of what was filled")
     rem.add_argument("--overwrite", action="store_true",
-                     help="remake outputs an earlier run made with the same settings (others are always remade)")
+                     help="remake outputs an earlier run made with the same settings, and files unmask did not make "
+                          "(outputs made with other settings are always remade)")
     rem.add_argument("--reference", default=None, metavar="PHOTO",
                      help="a second, unmasked photo of the same person: the largest face is filled from it "
                           "(reference_guided model; see docs/REFERENCE.md)")
