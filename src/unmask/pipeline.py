@@ -242,15 +242,14 @@ class Unmasker:
         the hole reaches beyond those crops from crops that cover it (see the class docstring)."""
         result = job.photo.copy()
         union = np.zeros(job.photo.shape[:2], np.uint8)
-        alpha = _feather(job.hole, job.feather)
         for face_job, crop in zip(job.jobs, filled, strict=True):
-            _paste(result, union, job.hole, alpha, face_job, crop)
+            _paste(result, union, job, face_job, crop)
         left = (job.hole > 0) & (union == 0)
         if left.any():
             parts = cover(result, left, job.anchors or job.faces, self.size)
             for (face_job, part), crop in zip(parts, self._fill_images([face_job for face_job, _ in parts]),
                                               strict=True):
-                _paste(result, union, part, alpha, face_job, crop)
+                _paste(result, union, job, face_job, crop, part)
         if job.full is not None:
             result, union = paste_back(job.full, result, union)
         return UnmaskResult(image=_like(result, job.photo if template is None else template), mask=union,
@@ -326,22 +325,33 @@ class Unmasker:
         return FaceJob(aligned, hole, box), tensor_to_image(output)
 
 
-def _paste(result: np.ndarray, union: np.ndarray, hole: np.ndarray, alpha: np.ndarray, face_job: FaceJob,
-           crop: np.ndarray) -> None:
-    """Blend a crop's fill into ``result`` over the pixels of ``hole`` it validly covers (weights ``alpha``),
-    colour-matched to the known pixels around them; marks them in ``union``."""
+def _alpha(hole: np.ndarray, box: tuple[int, int, int, int], width: float) -> np.ndarray:
+    """``_feather`` of ``hole`` (H, W) inside ``box``, computed on the box grown by ``width`` only (not the whole
+    photo: a float per pixel of a 100-megapixel photo is 400 MB)."""
+    x0, y0, x1, y1 = box
+    pad = int(np.ceil(width)) + 1
+    top, left = max(y0 - pad, 0), max(x0 - pad, 0)
+    around = _feather(hole[top:y1 + pad, left:x1 + pad], width)
+    return around[y0 - top:y1 - top, x0 - left:x1 - left]
+
+
+def _paste(result: np.ndarray, union: np.ndarray, job: PhotoJob, face_job: FaceJob, crop: np.ndarray,
+           part: np.ndarray | None = None) -> None:
+    """Blend a crop's fill into ``result`` over the pixels of the hole (or of its ``part``) that the crop validly
+    covers, feathered over ``job.feather`` px from the hole's border and colour-matched to the known pixels around
+    them (outside the hole, or filled already); marks them in ``union``."""
     x0, y0, x1, y1 = face_job.box
     back, validity = unwarp(crop, face_job.aligned)
     inside, _ = unwarp(face_job.hole.astype(np.float32), face_job.aligned)
-    paste = ((inside > 0.5) & (validity > 0.99) & (hole[y0:y1, x0:x1] > 0)).astype(np.uint8)
+    hole = job.hole[y0:y1, x0:x1]
+    paste = (inside > 0.5) & (validity > 0.99) & ((hole if part is None else part[y0:y1, x0:x1]) > 0)
     if not paste.any():
         return
     region = result[y0:y1, x0:x1]
-    known = (union[y0:y1, x0:x1] > 0) | (alpha[y0:y1, x0:x1] == 0)  # alpha is 0 exactly outside the photo's hole
-    back = _match_colour(back, region, paste, known)
-    weight = (alpha[y0:y1, x0:x1] * paste)[..., None]
+    back = _match_colour(back, region, paste, (union[y0:y1, x0:x1] > 0) | (hole == 0))
+    weight = (_alpha(job.hole, face_job.box, job.feather) * paste)[..., None]
     result[y0:y1, x0:x1] = np.clip(region * (1 - weight) + back * weight + 0.5, 0, 255).astype(np.uint8)
-    union[y0:y1, x0:x1] |= paste
+    union[y0:y1, x0:x1] |= paste.astype(np.uint8)
 
 
 def _like(result: np.ndarray, template) -> np.ndarray | Image.Image | torch.Tensor:
