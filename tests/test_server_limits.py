@@ -175,6 +175,8 @@ def test_huge_study_bodies_get_413_and_cost_no_memory(server):
             ("/api/v1/study/answer", False)]
     with ThreadPoolExecutor(4) as executor:
         replies = list(executor.map(lambda job: _huge_body(url, *job), jobs))
+        for _ in range(150):  # and hundreds more: nothing of a refused connection stays behind
+            executor.map(lambda job: _huge_body(url, *job), jobs)
     done.set()
     watcher.join()
     for reply in replies:

@@ -22,6 +22,7 @@ class HeaderDeadlineProtocol(H11Protocol):
     """h11 protocol that drops a connection whose request headers take longer than ``header_timeout`` seconds."""
 
     header_timeout = 10.0
+    _deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the clock for the first request's headers."""
@@ -34,10 +35,20 @@ class HeaderDeadlineProtocol(H11Protocol):
         super().on_response_complete()
         self._await_headers(finished)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the clock (its handle would keep this connection's buffers alive until it rang)."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        super().connection_lost(exc)
+
     def _await_headers(self, finished: Any = None) -> None:
-        self.loop.call_later(self.header_timeout, self._close_if_no_request, finished)
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = self.loop.call_later(self.header_timeout, self._close_if_no_request, finished)
 
     def _close_if_no_request(self, finished: Any) -> None:
+        self._deadline = None
         if self.cycle is finished and not self.transport.is_closing():
             self.transport.close()
 
