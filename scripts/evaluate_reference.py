@@ -19,7 +19,7 @@ itself, ``--landmarks stored`` uses the clean-photo landmarks of the manifest. M
 Metrics in the hole: PSNR and SSIM; with ``--vgg`` also an LPIPS-style VGG16 distance (uncalibrated: no LPIPS
 heads exist for these weights) over the composited crop, where only the hole differs from the truth; with
 ``--facenet RUNNER`` the FaceNet identity similarity of the composited crop to the true face
-(``unmask.eval.identity``; RUNNER is ``../shared/weights/facenet_tf/facenet_graph_to_torch.py``); with ``--dlib``
+(``unmask.nets.identity``; RUNNER is ``../shared/weights/facenet_tf/facenet_graph_to_torch.py``); with ``--dlib``
 dlib's descriptor distance, an identity measure independent of the FaceNet that training may use as a loss.
 Below the table of means, each reference-guided model is compared with each learned no-reference baseline pair by
 pair (``unmask.eval.paired``: mean difference, 95 % bootstrap interval, share of pairs where it is better).
@@ -40,13 +40,13 @@ import torch.nn as nn
 from unmask.data.datamodule import sample_seed
 from unmask.data.manifest import face_from_landmarks, read_manifest
 from unmask.data.pairs import FACE_MASK_WEIGHTS, PAIR_SETS, fill_crop, identity_pairs, load_crop, target_landmarks
-from unmask.eval.identity import DlibIdentity, FaceNetIdentity
 from unmask.eval.metrics import VGGFeatures, psnr, ssim, vgg_perceptual
 from unmask.eval.paired import paired_difference
 from unmask.face.reference import warp_reference
 from unmask.io import image_to_tensor, mask_to_tensor, save_image, tensor_to_image
 from unmask.models import create_model
 from unmask.models.pretrained import load_pretrained
+from unmask.nets.identity import DlibIdentity, FaceNetIdentity
 from unmask.occlusion import OcclusionMixture
 from unmask.pipeline import default_model
 from unmask.train.run import load_run

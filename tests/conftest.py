@@ -35,6 +35,15 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_weights() -> Path:
+    """Path of ../shared/weights, or skip the test when it is not there."""
+    weights = SHARED_DATA.parent / "weights"
+    if not weights.is_dir():
+        pytest.skip("../shared/weights is not available")
+    return weights
+
+
+@pytest.fixture(scope="session")
 def tiny_prepared(tmp_path_factory, astronaut):
     """A prepared folder of six astronaut crops (4 train, 1 val, 1 test) with real landmarks."""
     root = tmp_path_factory.mktemp("prepared")

@@ -3,10 +3,10 @@ import torch
 import torch.nn as nn
 
 from unmask.errors import UnmaskError
-from unmask.eval.identity import FaceNetIdentity
 from unmask.face import align_face, detect_faces
 from unmask.io import image_to_tensor
 from unmask.losses import identity_loss
+from unmask.nets.identity import FaceNetIdentity
 from unmask.train import reference_module
 from unmask.train.reference_module import ReferenceGAN
 
@@ -51,7 +51,7 @@ def test_the_identity_term_needs_facenet_and_stays_out_of_checkpoints(monkeypatc
 def test_dlib_identity_distance_is_zero_for_the_same_face_and_grows_with_damage(astronaut):
     pytest.importorskip("dlib")
     pytest.importorskip("face_recognition_models")
-    from unmask.eval.identity import DlibIdentity
+    from unmask.nets.identity import DlibIdentity
 
     crop = image_to_tensor(align_face(astronaut, detect_faces(astronaut)[0], size=128).image)
     dlib = DlibIdentity()

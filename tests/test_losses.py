@@ -5,8 +5,6 @@ import pytest
 import torch
 
 from unmask.losses import (
-    VGG16Features,
-    build_vgg16_features,
     feature_matching_loss,
     gram_matrix,
     hinge_d_loss,
@@ -17,8 +15,8 @@ from unmask.losses import (
     ragan_g_loss,
     style_loss,
 )
+from unmask.nets import VGG16Features, build_vgg16_features
 
-REAL_VGG = Path("/work/shared/weights/vgg16_imagenet_keras/vgg16_features_fp16.pth")
 
 
 def test_masked_l1_by_hand() -> None:
@@ -104,9 +102,8 @@ def test_perceptual_and_style_losses(random_vgg_path: Path) -> None:
     assert pred.grad is not None and pred.grad.abs().sum() > 0
 
 
-@pytest.mark.skipif(not REAL_VGG.is_file(), reason="shared VGG16 weights absent")
-def test_real_vgg_weights_load_and_discriminate() -> None:
-    vgg = VGG16Features(REAL_VGG)
+def test_real_vgg_weights_load_and_discriminate(shared_weights: Path) -> None:
+    vgg = VGG16Features(shared_weights / "vgg16_imagenet_keras" / "vgg16_features_fp16.pth")
     first_bias = vgg.features[0].bias[:3]
     torch.testing.assert_close(
         first_bias, torch.tensor([0.73429835, 0.09340367, 0.06775674]), atol=1e-3, rtol=0

@@ -9,7 +9,6 @@ import torch
 from unmask.eval import metrics
 from unmask.eval.buckets import BUCKET_LABELS, hole_bucket, hole_ratio, touches_border
 
-WEIGHTS = "/work/shared/weights/vgg16_imagenet_keras/vgg16_features_fp16.pth"
 
 
 def _pair() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -75,9 +74,8 @@ def test_frechet_distance() -> None:
     assert shifted == pytest.approx(4.0, rel=1e-6)
 
 
-@pytest.mark.skipif(not __import__("os").path.isfile(WEIGHTS), reason="offline VGG16 weights absent")
-def test_vgg_perceptual_zero_for_identical() -> None:
-    vgg = metrics.VGGFeatures(WEIGHTS)
+def test_vgg_perceptual_zero_for_identical(shared_weights) -> None:
+    vgg = metrics.VGGFeatures(shared_weights / "vgg16_imagenet_keras" / "vgg16_features_fp16.pth")
     image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     maps, pooled = vgg(image)
     other_maps, _ = vgg(image.flip(-1))
@@ -110,7 +108,7 @@ def test_border_contact() -> None:
 
 def test_identity_similarity_with_a_stand_in_graph_runner(tmp_path) -> None:
     from unmask.errors import UnmaskError
-    from unmask.eval.identity import FaceNetIdentity
+    from unmask.nets.identity import FaceNetIdentity
 
     runner = tmp_path / "runner.py"
     runner.write_text(  # a stand-in for the FaceNet runner: the embedding is the mean colour of the face

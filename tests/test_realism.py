@@ -61,12 +61,8 @@ def test_lpips_is_zero_on_identical_images_positive_otherwise_and_differentiable
         LPIPS(tmp_path / "missing.safetensors")
 
 
-@pytest.mark.shared_data
-def test_lpips_alex_matches_the_published_metric_on_the_astronaut(shared_data, astronaut):
-    path = shared_data.parent / "weights" / "lpips" / "lpips_alexnet.safetensors"
-    if not path.is_file():
-        pytest.skip("the LPIPS weights are not in ../shared/weights")
-    metric = LPIPS(path)
+def test_lpips_alex_matches_the_published_metric_on_the_astronaut(shared_weights, astronaut):
+    metric = LPIPS(shared_weights / "lpips" / "lpips_alexnet.safetensors")
     truth = image_to_tensor(astronaut)
     blurred = image_to_tensor(cv2.GaussianBlur(astronaut, (0, 0), 2))
     # the values the lpips package (v0.1, alex) gives, recorded in shared/weights/README.md

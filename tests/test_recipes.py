@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from unmask.errors import UnmaskError
-from unmask.losses import build_vgg16_features
 from unmask.models import create_model
+from unmask.nets import build_vgg16_features
 from unmask.train.module import InpaintingGAN
 from unmask.train.recipes import DMFNRecipe, HOGRecipe, PConvRecipe, build_module
 from unmask.train.run import load_config, load_run, train

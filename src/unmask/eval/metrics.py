@@ -18,7 +18,7 @@ from scipy import linalg
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from unmask.errors import UnmaskError
-from unmask.losses.perceptual import VGG16Features
+from unmask.nets.vgg import VGG16Features
 
 PSNR_CAP_DB = 100.0  # a perfect reconstruction (infinite PSNR) is reported as this cap, so means stay finite
 GMSD_CONSTANT = 170.0 / 255.0**2  # Xue et al. 2014 use c = 170 for images in [0, 255]
@@ -111,7 +111,7 @@ def gmsd(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = N
 class VGGFeatures(nn.Module):
     """VGG16 features for metrics, from the offline Keras/Caffe ImageNet weights at ``path`` (never downloaded).
 
-    Wraps :class:`unmask.losses.VGG16Features` (same layout and Caffe preprocessing) and adds pool5.
+    Wraps :class:`unmask.nets.VGG16Features` (same layout and Caffe preprocessing) and adds pool5.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:

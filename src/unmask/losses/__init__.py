@@ -12,20 +12,12 @@ from unmask.losses.adversarial import (
 from unmask.losses.alignment import feature_centroids, geometric_alignment_loss
 from unmask.losses.feature_matching import feature_matching_loss
 from unmask.losses.identity import identity_loss
-from unmask.losses.perceptual import (
-    VGG16Features,
-    build_vgg16_features,
-    gram_matrix,
-    perceptual_loss,
-    style_loss,
-)
+from unmask.losses.perceptual import gram_matrix, perceptual_loss, style_loss
 from unmask.losses.pixel import masked_l1
 from unmask.losses.self_guided import error_guidance, self_guided_loss
 from unmask.losses.total_variation import total_variation_loss
 
 __all__ = [
-    "VGG16Features",
-    "build_vgg16_features",
     "error_guidance",
     "feature_centroids",
     "feature_matching_loss",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from unmask.eval.identity import FaceNetIdentity
+from unmask.nets.identity import FaceNetIdentity
 
 
 def identity_loss(facenet: FaceNetIdentity, output: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,6 @@ import torch
 
 from unmask.errors import UnmaskError
 from unmask.losses import (
-    VGG16Features,
     feature_matching_loss,
     hinge_d_loss,
     hinge_g_loss,
@@ -21,6 +20,7 @@ from unmask.models import create_model
 from unmask.models.discriminators import SNPatchGAN
 from unmask.models.pretrained import starting_weights
 from unmask.models.widen import widen_deepfill
+from unmask.nets import VGG16Features
 from unmask.train.base import EMAGeneratorModule
 
 

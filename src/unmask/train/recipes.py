@@ -22,7 +22,6 @@ import torch.nn as nn
 
 from unmask.errors import UnmaskError
 from unmask.losses import (
-    VGG16Features,
     error_guidance,
     feature_matching_loss,
     geometric_alignment_loss,
@@ -46,7 +45,7 @@ from unmask.models.discriminators import (
     crop_boxes,
     hole_boxes,
 )
-from unmask.nets import LPIPS
+from unmask.nets import LPIPS, VGG16Features
 from unmask.train.base import EMAGeneratorModule
 from unmask.train.module import InpaintingGAN
 

@@ -4,7 +4,7 @@ Batches come from :class:`unmask.data.pairs.PairDataModule`: ``(image, mask, ref
 generator loss is ``l1 * (L1(coarse) + L1(refined))`` (hole and valid pixels weighted apart) ``+ adv * hinge``
 against an SN-PatchGAN on the composite ``+ perceptual * VGG16 L1`` (relu1_2..relu4_3, when ``vgg_path`` is
 given) ``+ identity * (1 - cos)`` of the FaceNet embeddings of the composite and the truth (when
-``facenet_runner`` is given, see :mod:`unmask.eval.identity`); D (hinge) is stepped every ``d_every`` batches.
+``facenet_runner`` is given, see :mod:`unmask.nets.identity`); D (hinge) is stepped every ``d_every`` batches.
 The checkpoint layout is the usual ``generator.*``, ``ema.*`` (what ships, see scripts/ship_weights.py) and
 ``discriminator.*``.
 """
@@ -21,13 +21,13 @@ import torch
 
 from unmask.data.pairs import PairDataModule
 from unmask.errors import UnmaskError
-from unmask.eval.identity import FaceNetIdentity
 from unmask.eval.metrics import psnr
 from unmask.io import mask_to_image, tensor_to_image
-from unmask.losses import VGG16Features, hinge_d_loss, hinge_g_loss, identity_loss, masked_l1, perceptual_loss
+from unmask.losses import hinge_d_loss, hinge_g_loss, identity_loss, masked_l1, perceptual_loss
 from unmask.models import create_model
 from unmask.models.discriminators import SNPatchGAN
 from unmask.models.pretrained import starting_weights
+from unmask.nets import FaceNetIdentity, VGG16Features
 from unmask.train.base import EMAGeneratorModule
 from unmask.train.callbacks import SampleGrid
 
