@@ -43,7 +43,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     study_trial_ttl: float = 1800.0
     study_ip_rate: int = 240
-    study_participant_rate: int = 40
+    study_participant_rate: int = 60
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.queue < 0 or self.threads < 0:
