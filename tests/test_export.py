@@ -110,13 +110,14 @@ def test_backend_choice_and_shipped_cache(exported, tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "none")
     with pytest.raises(UnmaskError, match="no shipped weights"):
         load_model("deepfill", "onnxruntime")
-    # shipped weights whose graph is already in the cache: reused as is, never exported again
+    # shipped weights whose graph is already in the cache, with the sha256 recorded at its export: reused as is
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", weights.parent)
     monkeypatch.setenv("UNMASK_CACHE", str(tmp_path / "cache"))
     pretrained.load_pretrained.cache_clear()
     cached = tmp_path / "cache" / f"deepfill-{pretrained.sha256_of(weights)[:16]}.onnx"
     cached.parent.mkdir()
     shutil.copy(path, cached)
+    cached.with_name(f"{cached.name}.sha256").write_text(pretrained.sha256_of(cached))
     stamp = cached.stat().st_mtime_ns
     unmasker = Unmasker("deepfill", backend="onnxruntime")
     assert isinstance(unmasker.model, OnnxInpainter) and unmasker.size == 64
