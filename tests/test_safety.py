@@ -24,7 +24,7 @@ from unmask.train.checkpoint import load_checkpoint
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "unmask"
 PICKLE_ALLOWED = {  # training checkpoints and VGG features, both read with torch's weights-only unpickler
-    "train/checkpoint.py", "losses/perceptual.py",
+    "train/checkpoint.py", "nets/vgg.py",
 }
 
 
