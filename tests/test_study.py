@@ -121,8 +121,11 @@ def test_cli_create_and_report(photos, tmp_path, capsys):
     real, fake = photos
     db = tmp_path / "cli.sqlite"
     assert main(["study", "create", str(real), str(fake), "--db", str(db), "--max-side", "64"]) == 0
+    assert main(["study", "invite", "--db", str(db), "--count", "2", "--url", "http://study.example:8000/"]) == 0
+    links = [line for line in capsys.readouterr().out.splitlines() if line.startswith("http")]
+    assert len(links) == 2 and all(link.startswith("http://study.example:8000/study?p=") for link in links)
     store = StudyStore(db)
-    for index, participant in enumerate(store.invite(2)):
+    for index, participant in enumerate(link.split("?p=")[1] for link in links):
         while (trial := store.next_trial(participant, "rate")[0]) is not None:
             store.answer(participant, trial["token"], 3 + index, None, 500)
         while (trial := store.next_trial(participant, "pair")[0]) is not None:
