@@ -127,23 +127,27 @@ def _panels(photo: np.ndarray, reference: np.ndarray, found: np.ndarray, side: i
 
 
 def write_grid(path: Path, items: list[tuple[PhotoScore, np.ndarray, np.ndarray, np.ndarray]], side: int,
-               columns: int) -> None:
-    """A JPEG grid of (score, photo, reference, found) items, each captioned with its name, IoU and share left."""
+               width: int = 1800) -> None:
+    """A JPEG of (score, photo, reference, found) items, each captioned with its name, IoU and share left, packed
+    left to right into rows at most ``width`` px wide."""
     cells = []
     for result, photo, reference, found in items:
         panel = _panels(photo, reference, found, side)
         caption = np.full((16, panel.shape[1], 3), 255, np.uint8)
         text = f"{Path(result.name).stem[:28]}  IoU {result.iou:.2f}  left {result.left:.1%}"
         cv2.putText(caption, text, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
-        cells.append(np.concatenate([caption, panel], axis=0))
-    width = max(cell.shape[1] for cell in cells) + 6
-    cells = [cv2.copyMakeBorder(cell, 0, 6, 0, width - cell.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
-             for cell in cells]
-    blank = np.full_like(cells[0], 255)
-    cells += [blank] * (-len(cells) % columns)
-    rows = [np.concatenate(cells[k:k + columns], axis=1) for k in range(0, len(cells), columns)]
+        cells.append(cv2.copyMakeBorder(np.concatenate([caption, panel], axis=0), 0, 6, 0, 8,
+                                        cv2.BORDER_CONSTANT, value=(255, 255, 255)))
+    rows: list[list[np.ndarray]] = [[]]
+    for cell in cells:
+        if rows[-1] and sum(c.shape[1] for c in rows[-1]) + cell.shape[1] > width:
+            rows.append([])
+        rows[-1].append(cell)
+    width = max(sum(c.shape[1] for c in row) for row in rows)
+    lines = [cv2.copyMakeBorder(np.concatenate(row, axis=1), 0, 0, 0, width - sum(c.shape[1] for c in row),
+                                cv2.BORDER_CONSTANT, value=(255, 255, 255)) for row in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.concatenate(rows, axis=0), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    cv2.imwrite(str(path), np.concatenate(lines, axis=0), [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
 def main() -> None:
@@ -196,12 +200,12 @@ def main() -> None:
           f"{sum(r.clean_faces for r in results)}")
     if args.clean:
         filled, with_face = clean_fills(Path(args.shared) / "faces", args.clean, options)
-        print(f"{'unmasked photos (faces/) with a fill':38s} {filled} of {with_face} with a face found")
+        print(f"{'unmasked photos (faces/) with a fill':38s} {filled} of {args.clean} ({with_face} with a face found)")
     if args.worst:
         worst = sorted(kept, key=lambda item: -item[0].left)[:10]
-        write_grid(args.worst, worst, side=160, columns=2)
+        write_grid(args.worst, worst, side=192, width=1600)
     if args.sheet:
-        write_grid(args.sheet, kept, side=128, columns=3)
+        write_grid(args.sheet, kept, side=160)
 
 
 if __name__ == "__main__":

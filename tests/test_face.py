@@ -191,3 +191,20 @@ def test_align_face_antialiases_large_photos():
                 landmarks=np.zeros((68, 2)))
     crop = align_face(board, face, size=128).image
     assert crop.std() < 3 and abs(crop.mean() - 127.5) < 3
+
+
+def test_small_face_second_pass(astronaut: np.ndarray) -> None:
+    """A face about 8 px wide in a 640² photo: the first YuNet pass misses it, the higher-resolution pass finds it
+    where it is, and nothing else."""
+    canvas = np.full((640, 640, 3), 128, np.uint8)
+    canvas[300:340, 200:240] = cv2.resize(astronaut, (40, 40), interpolation=cv2.INTER_AREA)
+    assert detect_faces(canvas, small_faces=False, mesh=False) == []
+    faces = detect_faces(canvas, mesh=False)
+    assert len(faces) == 1
+    x0, y0, x1, y1 = faces[0].box
+    assert 200 <= x0 < x1 <= 240 and 300 <= y0 < y1 <= 340
+
+
+def test_small_face_pass_keeps_large_faces_alone(astronaut: np.ndarray) -> None:
+    """On a photo whose face the first pass finds, the second pass adds no duplicate of it."""
+    assert len(detect_faces(astronaut, mesh=False, small_faces=True)) == 1

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from unmask.face import align_face, detect_faces, transform_face
-from unmask.face.segment import find_occlusions
+from unmask.face import EYE_LEFT, EYE_RIGHT, MOUTH_OUTER, Face, align_face, detect_faces, transform_face
+from unmask.face.segment import GROW_MARGIN, find_occlusions, grow_in_crop
 from unmask.io import load_image
 from unmask.occlusion import occlude
 
@@ -23,7 +24,8 @@ def _iou(first: np.ndarray, second: np.ndarray) -> float:
 
 
 def _check_face(image: np.ndarray) -> None:
-    """Align the first face to 256², then check a surgical mask, a bar and the clean crop."""
+    """Align the first face to 256², then check a surgical mask, a bar and the clean crop (the found outline, and
+    that the grown mask covers the occluder)."""
     faces = detect_faces(image)
     assert faces
     aligned = align_face(image, faces[0], 256)
@@ -34,8 +36,10 @@ def _check_face(image: np.ndarray) -> None:
     assert clean.sum() < 0.02 * (x1 - x0) * (y1 - y0)
     for kind in ("surgical", "bar"):
         occluded, truth = occlude(crop, kind, np.random.default_rng(3), face=face)
-        found, _ = find_occlusions(occluded)
+        found, _ = find_occlusions(occluded, margin=0)  # the segmenter's own outline
         assert _iou(found, truth) >= 0.8, kind
+        grown, _ = find_occlusions(occluded)  # grown by the default margin: covers it all
+        assert grown[truth > 0].mean() > 0.95, kind
 
 
 def test_astronaut(astronaut: np.ndarray) -> None:
@@ -58,3 +62,51 @@ def test_real_masks(shared_data: Path, name: str) -> None:
     area = (x1 - x0) * (y1 - y0)
     assert 0.1 * area < found.sum() < 0.8 * area
     assert np.nonzero(found)[0].mean() > y0 + 0.5 * (y1 - y0)
+
+
+def _crop_face(astronaut: np.ndarray) -> tuple[np.ndarray, Face]:
+    """The astronaut aligned to 256² and its face in crop coordinates."""
+    face = detect_faces(astronaut)[0]
+    aligned = align_face(astronaut, face, 256)
+    return aligned.image, transform_face(face, aligned.matrix)
+
+
+def test_grow_covers_the_rim(astronaut: np.ndarray) -> None:
+    """A synthetic surgical mask found 4 px short of its outline (the rim a segmenter leaves) is covered again by
+    the default grow, without spreading more than a few pixels past it."""
+    crop, face = _crop_face(astronaut)
+    _, truth = occlude(crop, "surgical", np.random.default_rng(3), face=face)
+    truth = truth > 0
+    short = cv2.erode(truth.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    grown = grow_in_crop(short, face, GROW_MARGIN)
+    assert grown[truth].mean() > 0.97 > short[truth].mean()
+    assert (grown & ~truth).sum() < 0.2 * truth.sum()
+
+
+def test_grow_keeps_out_of_lips_and_eyes(astronaut: np.ndarray) -> None:
+    """A mask pulled under the chin grows down and sideways but not over the lips; nothing grows into the eyes."""
+    crop, face = _crop_face(astronaut)
+    lips = np.zeros((256, 256), np.uint8)
+    cv2.fillPoly(lips, [np.round(face.landmarks[MOUTH_OUTER]).astype(np.int32)], 1)
+    lips = lips.astype(bool)
+    under_chin = np.zeros((256, 256), bool)
+    under_chin[int(face.landmarks[MOUTH_OUTER, 1].max()) + 4:, 60:196] = True
+    grown = grow_in_crop(under_chin, face, 0.5)
+    assert grown.sum() > under_chin.sum() * 1.05  # it did grow
+    assert not (grown & lips).any()
+    band = np.zeros((256, 256), bool)
+    eye_y = int(face.eye_centers()[:, 1].mean())
+    band[eye_y + 6:eye_y + 40, 40:216] = True  # a mask top edge just under the eyes
+    eyes = np.zeros((256, 256), np.uint8)
+    for group in (EYE_LEFT, EYE_RIGHT):
+        cv2.fillPoly(eyes, [np.round(face.landmarks[group]).astype(np.int32)], 1)
+    assert not (grow_in_crop(band, face, 0.5) & eyes.astype(bool)).any()
+
+
+def test_find_occlusions_margin(astronaut: np.ndarray) -> None:
+    """margin=0 is the segmenter's own outline; the default grows it (a superset) within the face."""
+    occluded, _ = occlude(astronaut, "surgical", np.random.default_rng(5), face=detect_faces(astronaut)[0])
+    plain, _ = find_occlusions(occluded, margin=0)
+    grown, faces = find_occlusions(occluded)
+    assert plain.any() and not (plain & ~grown).any()
+    assert plain.sum() < grown.sum() < 1.6 * plain.sum()

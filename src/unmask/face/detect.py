@@ -19,7 +19,11 @@ from unmask.face.types import Face
 YUNET_FILE = "face_detection_yunet_2026may.onnx"
 MEAN_SHAPE_FILE = "mean_landmarks68.npy"
 DETECT_MIN_SIDE, DETECT_MAX_SIDE = 320, 640  # images are rescaled so the longer side falls in this range
+# Small faces (group photos) get a second pass with the photo enlarged to this longer side; a face found there is
+# kept when it is smaller than SMALL_FACE px at the first pass's scale and overlaps no face of the first pass.
+SMALL_PASS_SIDE, SMALL_FACE, SMALL_OVERLAP = 1280, 40, 0.3
 PADDINGS = ((0.25, cv2.BORDER_CONSTANT), (0.25, cv2.BORDER_REPLICATE))  # retries for tight face crops
+CONFIDENT = 0.6  # a pass with a face scoring this much ends the padded retries
 MESH_SIZE = 256  # side of the upright crop FaceMesh sees (face laid out as in TEMPLATE_5)
 MESH_ZOOMS = (1.0, 0.8)  # face scale in that crop, relative to TEMPLATE_5; the second is a retry
 MESH_EYE_TOLERANCE = 0.35  # mesh eyes must land within this fraction of the eye distance from YuNet's eyes
@@ -89,15 +93,23 @@ def mean_shape() -> np.ndarray:
     return np.load(_asset(MEAN_SHAPE_FILE)).astype(np.float64)
 
 
-def _yunet_pass(bgr: np.ndarray, pad: float, border: int) -> np.ndarray:
-    """Run YuNet once on a padded, rescaled copy of a BGR image; returns (N, 15) rows in original pixels."""
+def _pass_scale(shape: tuple[int, ...]) -> float:
+    """The factor ``_yunet_pass`` resizes an image of this shape by (longer side into the detector's range)."""
+    longest = max(shape[:2])
+    return float(np.clip(longest, DETECT_MIN_SIDE, DETECT_MAX_SIDE)) / longest
+
+
+def _yunet_pass(bgr: np.ndarray, pad: float, border: int, side: int | None = None) -> np.ndarray:
+    """Run YuNet once on a padded, rescaled copy of a BGR image; returns (N, 15) rows in original pixels.
+
+    The copy's longer side is brought into [DETECT_MIN_SIDE, DETECT_MAX_SIDE], or to ``side`` when given.
+    """
     offset = 0
     if pad > 0:
         offset = int(round(pad * max(bgr.shape[:2])))
         bgr = cv2.copyMakeBorder(bgr, offset, offset, offset, offset, border, value=(127, 127, 127))
     height, width = bgr.shape[:2]
-    longest = max(height, width)
-    scale = float(np.clip(longest, DETECT_MIN_SIDE, DETECT_MAX_SIDE)) / longest
+    scale = _pass_scale(bgr.shape) if side is None else side / max(height, width)
     if scale != 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
@@ -111,6 +123,37 @@ def _yunet_pass(bgr: np.ndarray, pad: float, border: int) -> np.ndarray:
     rows[:, [0, 1]] -= offset
     rows[:, 4:14] -= offset
     return rows
+
+
+def _box_overlap(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Intersection over the smaller box for (N, 4+) and (M, 4+) rows of x, y, w, h; returns (N, M)."""
+    x0 = np.maximum(first[:, None, 0], second[None, :, 0])
+    y0 = np.maximum(first[:, None, 1], second[None, :, 1])
+    x1 = np.minimum(first[:, None, 0] + first[:, None, 2], second[None, :, 0] + second[None, :, 2])
+    y1 = np.minimum(first[:, None, 1] + first[:, None, 3], second[None, :, 1] + second[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    smaller = np.minimum(first[:, None, 2] * first[:, None, 3], second[None, :, 2] * second[None, :, 3])
+    return inter / np.maximum(smaller, 1e-6)
+
+
+def small_face_pass(bgr: np.ndarray, found: np.ndarray, min_score: float) -> np.ndarray:
+    """Faces too small for the first YuNet pass, from a second pass on the photo enlarged to SMALL_PASS_SIDE.
+
+    Keeps the (N, 15) rows scoring ``min_score`` or more that are under SMALL_FACE px wide at the first pass's
+    scale and overlap no row of ``found`` (nor each other, best score first) by SMALL_OVERLAP of the smaller box.
+    Empty when the first pass already saw the photo at that size or larger.
+    """
+    first_scale = _pass_scale(bgr.shape)
+    if SMALL_PASS_SIDE <= first_scale * max(bgr.shape[:2]) * 1.2:
+        return np.zeros((0, 15))
+    rows = _yunet_pass(bgr, 0.0, cv2.BORDER_CONSTANT, side=SMALL_PASS_SIDE)
+    rows = rows[(rows[:, 14] >= min_score) & (np.maximum(rows[:, 2], rows[:, 3]) * first_scale < SMALL_FACE)]
+    kept: list[np.ndarray] = []
+    for row in rows[np.argsort(-rows[:, 14], kind="stable")]:
+        others = np.concatenate([found[:, :4], np.array([r[:4] for r in kept]).reshape(-1, 4)])
+        if not len(others) or _box_overlap(row[None, :4], others).max() < SMALL_OVERLAP:
+            kept.append(row)
+    return np.array(kept).reshape(-1, 15)
 
 
 def _mesh_landmarks(image: np.ndarray, keypoints: np.ndarray) -> np.ndarray | None:
@@ -146,24 +189,30 @@ def fit_mean_shape(keypoints: np.ndarray) -> np.ndarray:
 
 
 def detect_faces(image: np.ndarray, min_score: float = 0.6, max_faces: int | None = None,
-                 mesh: bool = True) -> list[Face]:
+                 mesh: bool = True, small_faces: bool = True) -> list[Face]:
     """Find faces in an RGB uint8 image (H, W, 3); returns Faces sorted by box area, largest first.
 
     Each Face has the YuNet box and 5 keypoints, 468 FaceMesh points when the mesh fits (else ``mesh=None``)
     and 68 iBUG landmarks taken from the mesh or, failing that, the mean shape fitted to the keypoints.
     ``mesh=False`` skips FaceMesh (several times faster) and always uses the fitted mean shape.
-    Tight face crops are retried with a padded border; faces covered by masks or bars are still found.
+    Tight face crops are retried with a padded border until a face scores CONFIDENT (the pass with the best face
+    is kept); faces covered by masks or bars are still found. ``small_faces`` adds the faces of a second pass at a
+    higher resolution (``small_face_pass``).
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise UnmaskError(f"detect_faces expects an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
     bgr = np.ascontiguousarray(image[..., ::-1])
     rows = np.zeros((0, 15))
-    for pad, border in ((0.0, cv2.BORDER_CONSTANT), *PADDINGS):
-        rows = _yunet_pass(bgr, pad, border)
-        rows = rows[rows[:, 14] >= min_score]
-        if len(rows):
+    for pad, border in ((0.0, cv2.BORDER_CONSTANT), *PADDINGS):  # padded retries until a confident face is found
+        found = _yunet_pass(bgr, pad, border)
+        found = found[found[:, 14] >= min_score]
+        if len(found) and (not len(rows) or found[:, 14].max() > rows[:, 14].max()):
+            rows = found
+        if len(rows) and rows[:, 14].max() >= CONFIDENT:
             break
+    if small_faces:
+        rows = np.concatenate([rows, small_face_pass(bgr, rows, max(min_score, CONFIDENT))])
     rows = rows[np.argsort(-(rows[:, 2] * rows[:, 3]), kind="stable")]
     if max_faces is not None:
         rows = rows[:max_faces]

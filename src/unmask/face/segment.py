@@ -28,6 +28,11 @@ DETECTION_METHODS = ("learned", "kmeans")
 # What covers a face lowers the face detector's score: when no face reaches detect_faces' threshold, faces down to
 # this score are kept if an occluder is found on them (an unoccluded low-score find is not taken for a face).
 RESCUE_SCORE = 0.35
+# The found occluder is grown along its border (grow_in_crop) by GROW_MARGIN eye distances, and up to GROW_REACH
+# times that where the segmenter's logit is above GROW_LOGIT, to cover the rims, loops and clips it stops short of;
+# never into the eyes or the lips it leaves free, nor within KEEP_OUT eye distances of them. Measured on
+# benchmarks/data/real_masks with benchmarks/detection_real.py (docs/DETECTION.md).
+GROW_MARGIN, GROW_REACH, GROW_LOGIT, KEEP_OUT = 0.15, 3.0, -6.0, 0.05
 
 
 @dataclass
@@ -312,13 +317,40 @@ def occlusion_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | 
     return bar | face_mask_in_crop(crop, face, settings, exclude=bar)
 
 
+def grow_in_crop(found: np.ndarray, face: Face, margin: float, logits: np.ndarray | None = None) -> np.ndarray:
+    """Grow an occluder found in an aligned crop (bool S x S; ``face`` in crop coordinates) along its border.
+
+    It grows by ``margin`` eye distances, and up to GROW_REACH times that where the segmenter's ``logits`` (S x S,
+    when given) exceed GROW_LOGIT, but never into the eyes or the lips it does not cover, nor within KEEP_OUT eye
+    distances of them (a mask pulled under the chin grows down and sideways, not over the mouth); what grows stays
+    connected to what was found. Returns bool (S, S).
+    """
+    if margin <= 0 or not found.any():
+        return found
+    size = found.shape[0]
+    _, eye_distance = _eye_geometry(face)
+    seed = found.astype(np.uint8)
+    grown = cv2.dilate(seed, _disk(2 * int(round(margin * eye_distance)) + 1)).astype(bool)
+    if logits is not None:
+        reach = cv2.dilate(seed, _disk(2 * int(round(GROW_REACH * margin * eye_distance)) + 1)).astype(bool)
+        grown |= reach & (logits > GROW_LOGIT)
+    features = (_hull_mask(face.landmarks[EYE_LEFT], size) | _hull_mask(face.landmarks[EYE_RIGHT], size)
+                | _hull_mask(face.landmarks[MOUTH_OUTER], size))
+    keep_out = cv2.dilate(features.astype(np.uint8), _disk(2 * int(round(KEEP_OUT * eye_distance)) + 1)).astype(bool)
+    return _largest_touching((grown & ~keep_out) | found, found)
+
+
 def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings: SegmentSettings | None = None,
-                    method: str = "auto", threshold: float | None = None) -> tuple[np.ndarray, list[Face]]:
+                    method: str = "auto", threshold: float | None = None, margin: float | None = None,
+                    second_pass: bool = True) -> tuple[np.ndarray, list[Face]]:
     """Find face masks and eye bars on every face of an RGB uint8 photo (H, W, 3).
 
     method: ``learned`` (the shipped segmenter, see ``unmask.face.occluder_net``), ``kmeans`` (seed 004's colour
     clustering, tuned by ``settings``) or ``auto`` (learned when its weights are installed, else kmeans).
     ``threshold``: the learned segmenter's logit threshold (default: the one recorded with its weights).
+    ``margin``: how far the found occluder is grown (``grow_in_crop``), in eye distances; default GROW_MARGIN,
+    0 = not grown. ``second_pass``: also look for small faces at a higher resolution
+    (``unmask.face.detect.small_face_pass``).
     Returns the union mask, uint8 (H, W) with 1 = occluded, and the faces: the given ones, else those detected
     (down to RESCUE_SCORE for occluded faces when none reaches the detector's usual threshold).
     """
@@ -326,22 +358,34 @@ def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings
         method = "learned" if segmenter_shipped() else "kmeans"
     if method not in DETECTION_METHODS:
         raise UnmaskError(f"unknown detection method {method!r}; choose one of auto, {', '.join(DETECTION_METHODS)}")
+    margin = GROW_MARGIN if margin is None else margin
     rescue = False
     if faces is None:
-        faces = detect_faces(image)
+        faces = detect_faces(image, small_faces=second_pass)
         if not faces:
-            faces, rescue = detect_faces(image, min_score=RESCUE_SCORE), True
+            faces, rescue = detect_faces(image, min_score=RESCUE_SCORE, small_faces=second_pass), True
     union = np.zeros(image.shape[:2], np.uint8)
-    kept = []
+    kept, growth = [], []
     for face in faces:
         aligned = align_face(image, face, size=WORK_SIZE)
+        crop_face = transform_face(face, aligned.matrix)
+        logits = None
         if method == "learned":
-            found = occluder_from_logits(segmenter_logits(aligned.image), threshold)
+            logits = segmenter_logits(aligned.image)
+            found = occluder_from_logits(logits, threshold)
         else:
-            found = occlusion_in_crop(aligned.image, transform_face(face, aligned.matrix), settings)
+            found = occlusion_in_crop(aligned.image, crop_face, settings)
         if rescue and not found.any():
             continue
         back, _ = unwarp(found.astype(np.float32), aligned)
+        grown, _ = unwarp(grow_in_crop(found, crop_face, margin, logits).astype(np.float32), aligned)
         union |= (back > 0.5).astype(np.uint8)
+        growth.append(grown > 0.5)
         kept.append(face)
+    for index, grown in enumerate(growth):  # a face's growth stays out of the other faces found
+        for other, face in enumerate(kept):
+            if other != index:
+                x0, y0, x1, y1 = np.round(face.box).astype(int)
+                grown[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = False
+        union |= grown.astype(np.uint8)
     return union, kept
