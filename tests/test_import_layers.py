@@ -1,0 +1,64 @@
+"""The package's imports point down its layers; the arrows that still point up are listed and may only go away."""
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "unmask"
+
+# Low to high: a part may import parts of a lower rank only (the same rank: neither imports the other).
+RANKS = {
+    "errors": 0, "provenance": 0, "encode": 0, "io": 1,
+    "nets": 2, "models": 2, "face": 3, "losses": 3, "occlusion": 4, "viz": 4, "cover": 4, "large": 4, "data": 5,
+    "export": 6, "pipeline": 6, "eval": 7, "train": 8,
+    "runplan": 9, "study": 9, "batch": 10, "predict": 10, "detect_run": 10, "server": 11, "demo": 11, "cli": 12,
+    "__init__": 13,
+}
+# Known arrows against the layers (issue 24), to be removed one by one; a new one fails the test.
+KNOWN_UPWARD = {
+    ("models", "export"),  # backends.shipped_onnx exports a shipped model on first use
+    ("export", "__init__"),  # the package version in the ONNX metadata
+    ("server", "__init__"),  # the package version in /healthz
+    ("eval", "train"),  # eval.runs reads a run folder through train.run.load_run
+    ("batch", "predict"),  # one concept in two files: predict_folder and ResultWriter
+    ("predict", "batch"),
+}
+
+
+def _part(path: Path) -> str:
+    """The top-level part of the package a file belongs to (``models`` for models/pconv.py, ``io`` for io.py)."""
+    relative = path.relative_to(SRC)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def _imported_parts(path: Path) -> set[str]:
+    """The parts of ``unmask`` a file imports, at module level or inside functions."""
+    parts = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            if name == "unmask":
+                parts.add("__init__")
+            elif name.startswith("unmask."):
+                parts.add(name.split(".")[1])
+    return parts
+
+
+def _arrows() -> set[tuple[str, str]]:
+    """Every (importer, imported) pair of different parts."""
+    return {(_part(path), imported) for path in SRC.rglob("*.py") for imported in _imported_parts(path)
+            if imported != _part(path)}
+
+
+def test_every_part_has_a_layer():
+    parts = {_part(path) for path in SRC.rglob("*.py")}
+    assert parts <= set(RANKS), f"give these parts a rank in RANKS: {sorted(parts - set(RANKS))}"
+
+
+def test_imports_point_down_except_the_known_ones():
+    upward = {(a, b) for a, b in _arrows() if RANKS[b] >= RANKS[a]}
+    assert upward <= KNOWN_UPWARD, f"new imports against the layers: {sorted(upward - KNOWN_UPWARD)}"
+    assert KNOWN_UPWARD <= upward, f"gone, remove from KNOWN_UPWARD: {sorted(KNOWN_UPWARD - upward)}"
