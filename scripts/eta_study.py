@@ -19,7 +19,7 @@ from pathlib import Path
 
 from unmask.eval.harness import evaluate, load_eval_set
 from unmask.eval.runs import load_run_generator
-from unmask.train.checkpoint import load_checkpoint
+from unmask.run_folder import load_checkpoint
 from unmask.train.run import load_config, train
 
 VGG = "../shared/weights/vgg16_imagenet_keras/vgg16_features_fp16.pth"

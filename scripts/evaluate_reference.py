@@ -49,7 +49,7 @@ from unmask.models.pretrained import load_pretrained
 from unmask.nets.identity import DlibIdentity, FaceNetIdentity
 from unmask.occlusion import OcclusionMixture
 from unmask.pipeline import default_model
-from unmask.train.run import load_run
+from unmask.run_folder import load_run
 from unmask.viz import image_grid
 
 LOWER_FACE = [*range(2, 15), *range(27, 36), *range(48, 68)]  # iBUG jaw, nose and mouth points

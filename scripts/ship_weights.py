@@ -21,7 +21,7 @@ import yaml
 
 from unmask.face.occluder_net import DETECTOR_DIR
 from unmask.models.pretrained import WEIGHTS_DIR, save_shipped, sha256_of
-from unmask.train.run import load_run
+from unmask.run_folder import load_run
 
 
 def starts_from(init_from: str | None) -> dict[str, Any] | None:

@@ -18,7 +18,6 @@ from unmask.losses import (
 from unmask.nets import VGG16Features, build_vgg16_features
 
 
-
 def test_masked_l1_by_hand() -> None:
     pred = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
     target = torch.zeros_like(pred)

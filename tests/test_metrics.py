@@ -10,7 +10,6 @@ from unmask.eval import metrics
 from unmask.eval.buckets import BUCKET_LABELS, hole_bucket, hole_ratio, touches_border
 
 
-
 def _pair() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """4x4 target of 0.5; prediction off by 0.1 in the top half (the hole) and by 0.2 in the bottom half."""
     target = torch.full((1, 3, 4, 4), 0.5)

@@ -8,9 +8,10 @@ import torch
 from unmask.errors import UnmaskError
 from unmask.models import create_model
 from unmask.nets import build_vgg16_features
+from unmask.run_folder import load_run
 from unmask.train.module import InpaintingGAN
 from unmask.train.recipes import DMFNRecipe, HOGRecipe, PConvRecipe, build_module
-from unmask.train.run import load_config, load_run, train
+from unmask.train.run import load_config, train
 
 SIZE = 32  # the smallest size every model takes (HOG: two 8-px cells; VGG terms stay cheap)
 TINY = {

@@ -26,8 +26,9 @@ from unmask.models import create_model
 from unmask.models.pretrained import card
 from unmask.occlusion import occlude
 from unmask.pipeline import ReferenceWarning, Unmasker
+from unmask.run_folder import load_run
 from unmask.train.reference_module import ReferenceGAN, build_reference_run
-from unmask.train.run import load_config, load_run, train
+from unmask.train.run import load_config, train
 
 SIZE = 64
 

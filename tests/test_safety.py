@@ -20,11 +20,11 @@ from unmask.errors import UnmaskError
 from unmask.models import create_model, pretrained
 from unmask.models.backends import load_model
 from unmask.pipeline import Unmasker
-from unmask.train.checkpoint import load_checkpoint
+from unmask.run_folder import load_checkpoint
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "unmask"
 PICKLE_ALLOWED = {  # training checkpoints and VGG features, both read with torch's weights-only unpickler
-    "train/checkpoint.py", "nets/vgg.py",
+    "run_folder.py", "nets/vgg.py",
 }
 
 

@@ -76,7 +76,7 @@ def test_training_run_and_shipping(tiny_prepared, tmp_path, monkeypatch):
 
     import unmask.face.occluder_net as occluder_net
     from unmask.models.pretrained import save_shipped
-    from unmask.train.run import load_run
+    from unmask.run_folder import load_run
 
     _, step, state = load_run(run, prefix="segmenter.")
     assert step == 2

@@ -6,7 +6,8 @@ import yaml
 from unmask.data.datamodule import FaceDataModule, OccludedFaces
 from unmask.data.manifest import read_manifest
 from unmask.eval.runs import resolve_model_specs
-from unmask.train.run import load_config, load_run, resolve_resume, train
+from unmask.run_folder import load_run, resolve_resume
+from unmask.train.run import load_config, train
 
 SIZE = 64
 

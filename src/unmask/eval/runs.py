@@ -7,14 +7,14 @@ from pathlib import Path
 import torch.nn as nn
 
 from unmask.errors import UnmaskError
+from unmask.models import create_model, list_models
+from unmask.models.pretrained import shipped_models
+from unmask.run_folder import load_run
 
 
 def load_run_generator(run: str | Path) -> tuple[str, nn.Module]:
     """The EMA generator of ``run/checkpoints/last.ckpt`` (our own file), or of a checkpoint file
     ``RUN/checkpoints/<name>.ckpt`` given itself, and a label ``<run name>@<step>``."""
-    from unmask.models import create_model
-    from unmask.train.run import load_run
-
     run, checkpoint = Path(run), None
     if run.suffix == ".ckpt":
         run, checkpoint = run.parent.parent, run
@@ -37,9 +37,6 @@ def resolve_model_specs(specs: list[str | tuple[str, nn.Module]]) -> list[str | 
     A learned registry model without shipped weights is refused: scoring its random initial weights would
     put meaningless numbers in the table.
     """
-    from unmask.models import create_model, list_models
-    from unmask.models.pretrained import shipped_models
-
     resolved: list[str | tuple[str, nn.Module]] = []
     for spec in specs:
         if not isinstance(spec, str):

@@ -13,8 +13,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from unmask.data.datamodule import FaceDataModule
 from unmask.errors import UnmaskError
+from unmask.run_folder import load_checkpoint, resolve_resume
 from unmask.train.callbacks import KeptCheckpoints, RngState, SampleGrid
-from unmask.train.checkpoint import load_checkpoint
 from unmask.train.recipes import build_module
 
 
@@ -33,22 +33,6 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> di
             node = node.setdefault(key, {})
         node[leaf] = value
     return config
-
-
-def resolve_resume(resume: str | None, run_dir: Path) -> str | None:
-    """``last`` -> the run's newest last checkpoint if any; a path is checked; None starts fresh.
-
-    The newest, because Lightning writes ``last-v1.ckpt`` beside a ``last.ckpt`` it did not write itself (a run
-    folder copied from another run and resumed there).
-    """
-    if resume is None:
-        return None
-    if resume == "last":
-        lasts = sorted((run_dir / "checkpoints").glob("last*.ckpt"), key=lambda path: path.stat().st_mtime)
-        return str(lasts[-1]) if lasts else None
-    if not Path(resume).is_file():
-        raise UnmaskError(f"{resume}: no such checkpoint")
-    return resume
 
 
 def trainer_precision(config: dict[str, Any], gpu: bool) -> str:
@@ -103,18 +87,3 @@ def train(config: dict[str, Any], resume: str | None = None) -> Path:
     trainer.fit(module, datamodule=data, ckpt_path=checkpoint)
     trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     return run_dir
-
-
-def load_run(run_dir: str | Path, prefix: str = "ema.",
-             checkpoint_path: str | Path | None = None) -> tuple[dict[str, Any], int, dict[str, torch.Tensor]]:
-    """A run folder's resolved config, a checkpoint's step, and the weights of the submodule at ``prefix`` (the EMA
-    generator by default). The checkpoint is ``checkpoint_path`` (e.g. a kept ``step=001500.ckpt``) when given, else
-    the run's newest last checkpoint."""
-    run_dir = Path(run_dir)
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    last = resolve_resume(str(checkpoint_path) if checkpoint_path else "last", run_dir)
-    if last is None:
-        raise UnmaskError(f"{run_dir}: no checkpoints/last*.ckpt (has the run saved a checkpoint yet?)")
-    checkpoint = load_checkpoint(last)
-    state = {key[len(prefix):]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}
-    return config, int(checkpoint["global_step"]), state
