@@ -27,7 +27,7 @@ FALLBACK_MODEL = "telea"  # used when no trained weights are installed
 CLASSICAL_SIZE = 256  # crop size for models without shipped weights (classical baselines)
 REFERENCE_MODEL = "reference_guided"  # fills a face from a second photo of the person (docs/REFERENCE.md)
 CLASSICAL_MODELS = ("telea", "ns", "biharmonic", "patchmatch")
-DEFAULT_GROW = 3  # px a found mask is grown along its border, so its feathered edge covers the occluder's last pixels
+DEFAULT_GROW = 0  # px a found mask is grown on top of the margin find_occlusions already adds (docs/DETECTION.md)
 
 
 class ReferenceWarning(UserWarning):
