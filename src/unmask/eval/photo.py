@@ -24,7 +24,7 @@ from tqdm import tqdm
 from unmask.eval import metrics
 from unmask.eval.harness import EvalSet, occlusion_rng, resize_sample
 from unmask.eval.realism import crop_square, detail_ratio, hole_box, kid, laplacian_energy
-from unmask.io import image_to_tensor, mask_to_tensor, save_image
+from unmask.io import image_to_tensor, mask_to_tensor, save_image, tensor_to_image
 from unmask.nets import LPIPS, InceptionFeatures
 from unmask.occlusion import occlude as default_occlude
 from unmask.viz import image_grid
@@ -95,7 +95,7 @@ def evaluate_photos(fillers: dict[str, Filler], samples: EvalSet | Sequence, kin
                                            float(laplacian_energy(truth, mask, scale=4)[0]))
             crops = [crop_square(image_to_tensor(given), box, PANEL_CELL)]
             if inception_net is not None:
-                crops_299[("truth", kind)].append(_to_uint8(crop_square(truth, box, 299)))
+                crops_299[("truth", kind)].append(tensor_to_image(crop_square(truth, box, 299)))
             for label, fill in fillers.items():
                 try:
                     filled = fill(given, hole)
@@ -106,11 +106,11 @@ def evaluate_photos(fillers: dict[str, Filler], samples: EvalSet | Sequence, kin
                 row = _score_fill(output, truth, mask, box, lpips)
                 results.rows.append({"model": label, "kind": kind, "index": index, "name": sample[2], **row})
                 if inception_net is not None:
-                    crops_299[(label, kind)].append(_to_uint8(crop_square(output, box, 299)))
+                    crops_299[(label, kind)].append(tensor_to_image(crop_square(output, box, 299)))
                 crops.append(crop_square(output, box, PANEL_CELL))
             crops.append(crop_square(truth, box, PANEL_CELL))
             if len(grids[kind]) < panel and len(crops) == len(fillers) + 2:
-                grids[kind].append([_to_uint8(crop) for crop in crops])
+                grids[kind].append([tensor_to_image(crop) for crop in crops])
     features = {key: _inception_features(inception_net, crops) for key, crops in
                 tqdm(crops_299.items(), desc="inception", disable=not progress)} if inception_net else {}
     results.summary = _summarise(results.rows, truth_energy, features, list(fillers), kinds)
@@ -123,11 +123,6 @@ def _inception_features(net: InceptionFeatures, crops: list[np.ndarray], batch: 
     """(N, 2048) pool features of RGB uint8 crops, in batches."""
     return np.concatenate([net(torch.cat([image_to_tensor(crop) for crop in crops[start:start + batch]])).numpy()
                            for start in range(0, len(crops), batch)])
-
-
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) in [0, 1] -> RGB uint8 (H, W, 3)."""
-    return (image[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
 
 def _summarise(rows: list[dict], truth_energy: dict[tuple[str, int], tuple[float, float]],
