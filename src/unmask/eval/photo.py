@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from unmask.errors import UnmaskError
 from unmask.eval import metrics
 from unmask.eval.harness import EvalSet, occlusion_rng, resize_sample
 from unmask.eval.realism import crop_square, detail_ratio, hole_box, kid, laplacian_energy
@@ -99,7 +100,7 @@ def evaluate_photos(fillers: dict[str, Filler], samples: EvalSet | Sequence, kin
             for label, fill in fillers.items():
                 try:
                     filled = fill(given, hole)
-                except Exception as error:  # noqa: BLE001 - one failed photo must not end a long evaluation
+                except UnmaskError as error:  # a photo the pipeline refuses must not end a long evaluation
                     warnings.warn(f"{label} on photo {index} ({kind}): {error}", stacklevel=2)
                     continue
                 output = image_to_tensor(np.asarray(filled))
