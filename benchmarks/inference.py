@@ -31,11 +31,10 @@ import yaml
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from skimage import data
 
-from unmask.export import ExportSource, export_onnx, source_for
 from unmask.face import detect_faces
-from unmask.models import create_model
-from unmask.models.backends import load_model
+from unmask.models import create_model, load
 from unmask.models.onnx_backend import OnnxInpainter
+from unmask.models.onnx_export import export_onnx
 from unmask.models.pretrained import WEIGHTS_DIR, card, shipped_models
 from unmask.occlusion import occlude
 from unmask.pipeline import Unmasker, default_model
@@ -77,12 +76,12 @@ def generator_kwargs(config: str) -> dict:
     return yaml.safe_load(Path(config).read_text())["model"]["generator"]["kwargs"]
 
 
-def config_source(name: str) -> tuple[str, ExportSource]:
+def config_source(name: str) -> tuple[str, torch.nn.Module]:
     """Label and model of a config: the shipped weights for ``cpu`` when installed, else random weights."""
     kwargs = generator_kwargs(CONFIGS[name])
     if name == "cpu" and "deepfill" in shipped_models() and card("deepfill")["kwargs"] == kwargs:
-        return f"deepfill shipped (cnum {kwargs['cnum']})", source_for("deepfill")
-    return f"deepfill {name} (cnum {kwargs['cnum']}, random)", source_for("deepfill", kwargs=kwargs)
+        return f"deepfill shipped (cnum {kwargs['cnum']})", load("deepfill")
+    return f"deepfill {name} (cnum {kwargs['cnum']}, random)", load("deepfill", kwargs=kwargs)
 
 
 def latency_table(configs: list[str], repeats: int, folder: Path) -> dict[str, Path]:
@@ -91,7 +90,7 @@ def latency_table(configs: list[str], repeats: int, folder: Path) -> dict[str, P
     exported = {}
     for name in configs:
         label, source = config_source(name)
-        model = copy.deepcopy(source.model).eval().to(memory_format=torch.contiguous_format)
+        model = copy.deepcopy(source).eval().to(memory_format=torch.contiguous_format)
         exported[name] = export_onnx(source, folder / f"deepfill_{name}.onnx")
         channels_last = copy.deepcopy(model).to(memory_format=torch.channels_last)
         int8 = folder / f"deepfill_{name}_int8.onnx"
@@ -110,7 +109,7 @@ def model_table(names: list[str], repeats: int) -> None:
     """Print per-face milliseconds at 128² and 256², parameters and weight file size of each named model."""
     print(f"{'model':12s} {'params':>10s} {'file MB':>8s} {'128² ms':>9s} {'256² ms':>9s}")
     for name in names:
-        model = load_model(name)
+        model = load(name)
         params = sum(parameter.numel() for parameter in model.parameters())
         size_mb = (WEIGHTS_DIR / card(name)["file"]).stat().st_size / 1e6 if name in shipped_models() else 0.0
         cells = face_milliseconds(model, repeats)
@@ -139,7 +138,7 @@ def op_profile(repeats: int) -> None:
     from torch.profiler import profile
 
     torch.set_num_threads(1)
-    model = load_model(default_model())
+    model = load(default_model())
     image, mask = face_batch(256)
     with torch.inference_mode():
         model(image, mask)

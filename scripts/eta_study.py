@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from unmask.eval.harness import evaluate, load_eval_set
-from unmask.eval.runs import load_run_generator
+from unmask.models import load
 from unmask.run_folder import load_checkpoint
 from unmask.train.run import load_config, train
 
@@ -72,8 +72,8 @@ def main() -> None:
     models = {}
     for eta in etas:
         run = train_eta(args.config, eta, args.runs / f"eta_{eta:g}", args)
-        label, model = load_run_generator(run)
-        models[eta] = (label, model)  # e.g. "eta_5@1000": short enough for the grid titles
+        model = load(run)
+        models[eta] = (model.card.label, model)  # e.g. "eta_5@1000": short enough for the grid titles
     settings = {"config": args.config, "steps": args.steps, "size": args.size, "batch_size": args.batch_size,
                 "limit": args.limit, "data": args.data, "occlusion": "bar"}
     results = evaluate(list(models.values()), load_eval_set(args.data, "test", args.limit), ["bar"], size=args.size,

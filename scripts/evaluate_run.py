@@ -12,7 +12,6 @@ import argparse
 from pathlib import Path
 
 from unmask.eval.harness import evaluate, load_eval_set
-from unmask.eval.runs import load_run_generator
 
 
 def main() -> None:
@@ -26,7 +25,7 @@ def main() -> None:
     parser.add_argument("--baselines", default="telea")
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args()
-    models = [load_run_generator(args.run), *args.baselines.split(",")]
+    models = [str(args.run), *args.baselines.split(",")]
     evaluate(models, load_eval_set(args.data, "test", args.limit), args.occlusions.split(","), size=args.size,
              limit=args.limit, out_dir=args.output, settings={"run": str(args.run), "data": args.data})
     print(f"report: {Path(args.output) / 'results.md'}")

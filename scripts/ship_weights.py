@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from unmask.face.occluder_net import DETECTOR_DIR
-from unmask.models.pretrained import WEIGHTS_DIR, save_shipped, sha256_of
+from unmask.io import sha256_of
+from unmask.models.pretrained import WEIGHTS_DIR, save_shipped
 from unmask.run_folder import load_run
 
 

@@ -18,8 +18,7 @@ from unmask.cli import main
 from unmask.errors import UnmaskError
 from unmask.export import PARITY_TOLERANCE, max_abs_difference, parity_batch
 from unmask.io import list_images, load_image
-from unmask.models import create_model, pretrained
-from unmask.models.backends import load_model
+from unmask.models import create_model, load, pretrained
 from unmask.models.onnx_backend import OnnxInpainter
 from unmask.models.pretrained import save_shipped
 from unmask.pipeline import Unmasker
@@ -104,12 +103,12 @@ def test_remove_and_evaluate_with_onnxruntime(exported, tmp_path, astronaut):
 
 def test_backend_choice_and_shipped_cache(exported, tmp_path, monkeypatch):
     model, weights, path = exported
-    assert load_model("telea", "onnxruntime").__class__.__name__ == "OpenCVInpainter"  # no network to run
+    assert load("telea", "onnxruntime").__class__.__name__ == "OpenCVInpainter"  # no network to run
     with pytest.raises(UnmaskError, match="backend"):
-        load_model("telea", "tensorrt")
+        load("telea", "tensorrt")
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "none")
     with pytest.raises(UnmaskError, match="no shipped weights"):
-        load_model("deepfill", "onnxruntime")
+        load("deepfill", "onnxruntime")
     # shipped weights whose graph is already in the cache, with the sha256 recorded at its export: reused as is
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", weights.parent)
     monkeypatch.setenv("UNMASK_CACHE", str(tmp_path / "cache"))

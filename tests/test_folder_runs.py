@@ -9,7 +9,7 @@ from unmask.batch import remove_folder
 from unmask.cli import _announce_onnx_export, main
 from unmask.face import detect_faces
 from unmask.io import list_images, load_image, save_image
-from unmask.models.backends import onnx_cache_path
+from unmask.models.onnx_export import onnx_cache_path
 from unmask.occlusion import occlude
 from unmask.pipeline import Unmasker, grow_mask
 from unmask.runplan import SETTINGS_KEY

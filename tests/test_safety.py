@@ -17,8 +17,7 @@ from PIL import Image
 
 from unmask.cli import main
 from unmask.errors import UnmaskError
-from unmask.models import create_model, pretrained
-from unmask.models.backends import load_model
+from unmask.models import create_model, load, pretrained
 from unmask.pipeline import Unmasker
 from unmask.run_folder import load_checkpoint
 
@@ -75,7 +74,7 @@ def test_default_path_needs_no_network(no_pickle_no_network, astronaut, tmp_path
     Image.fromarray(astronaut).save(tmp_path / "astro.png")
     assert main(["remove", str(tmp_path / "astro.png"), "-o", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "astro.png").is_file()
-    assert load_model("telea", "onnxruntime") is not None
+    assert load("telea", "onnxruntime") is not None
 
 
 def test_pickle_appears_only_where_allowed():
@@ -170,25 +169,23 @@ def _tiny_graph(path: Path, op: str, claim: str) -> None:
 
 
 def test_the_onnx_cache_trusts_the_file_hash_not_the_file_claim(tmp_path, monkeypatch):
-    from unmask import export
-    from unmask.models import backends
+    from unmask.models import onnx_export
 
     monkeypatch.setenv("UNMASK_CACHE", str(tmp_path / "cache"))
     claim = f"shipped:{pretrained.card('pconv')['sha256']}"
     exports = []
 
-    def export_onnx(source, path):  # stands in for the real (slow) export of the shipped weights
+    def export_onnx(model, path):  # stands in for the real (slow) export of the shipped weights
         exports.append(path)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         _tiny_graph(Path(path), "Identity", claim)
         return Path(path)
 
-    monkeypatch.setattr(export, "export_onnx", export_onnx)
-    monkeypatch.setattr(export, "source_for", lambda name: name)
-    path = backends.shipped_onnx("pconv")
+    monkeypatch.setattr(onnx_export, "export_onnx", export_onnx)
+    path = onnx_export.shipped_onnx("pconv", None)
     genuine = path.read_bytes()
-    assert backends.shipped_onnx("pconv") == path and len(exports) == 1  # reused: its sha256 matches the record
+    assert onnx_export.shipped_onnx("pconv", None) == path and len(exports) == 1  # reused: sha256 matches the record
     _tiny_graph(path, "Neg", claim)  # swapped for another graph that claims the same weights
-    assert backends.shipped_onnx("pconv") == path and len(exports) == 2  # exported again
+    assert onnx_export.shipped_onnx("pconv", None) == path and len(exports) == 2  # exported again
     assert path.read_bytes() == genuine
     assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700

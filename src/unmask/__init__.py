@@ -6,8 +6,9 @@ registry). They are imported on first use, so ``import unmask`` stays light.
 
 from typing import Any
 
+from unmask._version import __version__ as __version__
+
 __all__ = ["Unmasker", "create_model", "list_models"]
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:

@@ -119,7 +119,7 @@ def _announce_onnx_export(model: str | None, backend: str) -> float | None:
     """Say so before the first ONNX Runtime run of a shipped model exports it (the time it took is said after)."""
     import time
 
-    from unmask.models.backends import onnx_cache_path
+    from unmask.models.onnx_export import onnx_cache_path
     from unmask.models.pretrained import plain_models
     from unmask.pipeline import default_model
 
@@ -159,19 +159,25 @@ def run_remove(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export a learned model to ONNX and check ONNX Runtime against PyTorch on real faces."""
-    from unmask.export import PARITY_TOLERANCE, export_onnx, max_abs_difference, parity_batch, source_for
+    from unmask.export import PARITY_TOLERANCE, max_abs_difference, parity_batch
     from unmask.io import list_images, load_image
+    from unmask.models import load
     from unmask.models.onnx_backend import OnnxInpainter
+    from unmask.models.onnx_export import export_onnx
 
-    source = source_for(args.model, args.weights, args.sha256, dict(args.arg or []), args.size)
-    path = export_onnx(source, args.output)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {source.name} {source.kwargs or ''} at "
-          f"{source.size}², weights {source.weights}")
+    if args.weights is not None:  # --model NAME --weights FILE.safetensors
+        model = load(args.weights, model=args.model, kwargs=dict(args.arg or []), size=args.size, sha256=args.sha256)
+    else:
+        model = load(args.model, kwargs=dict(args.arg or []), size=args.size)
+    card = model.card
+    path = export_onnx(model, args.output)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {card.model} {card.kwargs or ''} at "
+          f"{card.input_size}², weights {card.weights}")
     if args.no_check:
         return 0
     faces = [load_image(photo) for photo in list_images(args.check_images)] if args.check_images else None
-    image, mask = parity_batch(source.size, faces)
-    difference = max_abs_difference(source.model, OnnxInpainter(path), image, mask)
+    image, mask = parity_batch(card.input_size, faces)
+    difference = max_abs_difference(model, OnnxInpainter(path), image, mask)
     verdict = "ok" if difference <= PARITY_TOLERANCE else "FAILED"
     print(f"parity on {len(image)} occluded real face crops: max |ONNX Runtime - PyTorch| = {difference:.2e} "
           f"(tolerance {PARITY_TOLERANCE:g}): {verdict}")
@@ -277,9 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     rem.set_defaults(handler=run_remove)
 
     exp = commands.add_parser("export", help="export a learned model to ONNX and check it against PyTorch")
-    exp.add_argument("--model", required=True, help="registry name of a learned model, e.g. deepfill")
+    exp.add_argument("--model", required=True,
+                     help="a learned model: registry name (shipped weights, else untrained), .safetensors file with "
+                          "its record beside it, or a training run folder / checkpoint")
     exp.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    exp.add_argument("--weights", default=None, help=".safetensors weights (default: shipped, else untrained)")
+    exp.add_argument("--weights", default=None, help=".safetensors weights for --model NAME (no record needed)")
     exp.add_argument("--sha256", default=None, help="expected sha256 of --weights")
     exp.add_argument("--arg", type=_key_value, action="append", metavar="KEY=VALUE",
                      help="builder argument, e.g. --arg cnum=16 --arg in_size=128 (repeatable)")

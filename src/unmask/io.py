@@ -3,6 +3,7 @@ with provenance."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import warnings
@@ -243,3 +244,9 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata: dict[str, s
         temp.unlink(missing_ok=True)
         raise
     return path
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

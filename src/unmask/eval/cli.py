@@ -24,8 +24,9 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         description="Writes results.json/.csv/.md, grid_<kind>.png and metrics_by_bucket.png.",
     )
     parser.add_argument("--models", type=_names, default=_names(DEFAULT_MODELS),
-                        help="comma-separated registry names and/or training-run folders (scored with their EMA "
-                             "generator, labelled <run>@<step>)")
+                        help="comma-separated model specs: registry names, .safetensors files (record beside them), "
+                             ".onnx files, training-run folders or checkpoints (scored with their EMA generator, "
+                             "labelled <run>@<step>)")
     parser.add_argument("--data", required=True, help="prepared folder (manifest.csv) or a folder of images")
     parser.add_argument("--split", default="test", help="manifest split to use (default: test)")
     parser.add_argument(
@@ -69,13 +70,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     images = load_eval_set(args.data, split=args.split, limit=args.limit)
     if args.photo_size is not None:
         return _run_photo_mode(args, images)
-    if args.backend != "torch" or any(name.endswith(".onnx") for name in args.models):
-        from unmask.models.backends import load_model
-
-        args.models = [(name, load_model(name, args.backend)) for name in args.models]
     out_dir = Path(args.output)
     results = evaluate(
-        resolve_model_specs(args.models),
+        resolve_model_specs(args.models, args.backend),
         images,
         args.occlusions,
         size=args.size,
@@ -99,8 +96,7 @@ def _run_photo_mode(args: argparse.Namespace, images) -> int:
     if args.photo_size < 64:
         raise UnmaskError(f"--photo-size must be at least 64, got {args.photo_size}")
     fillers = {}
-    for spec in resolve_model_specs(args.models):
-        label, model = (spec, spec) if isinstance(spec, str) else spec
+    for label, model in resolve_model_specs(args.models, args.backend):
         unmasker = Unmasker(model, backend=args.backend)
         fillers[label] = lambda photo, hole, unmasker=unmasker: unmasker(photo, mask=hole).image
     out_dir = Path(args.output)

@@ -166,12 +166,16 @@ class EvalResults:
 
 
 def _build_models(models: Sequence[ModelSpec]) -> list[tuple[str, nn.Module]]:
-    """Names are built with their shipped weights when they have them; (label, module) pairs are used as given."""
-    from unmask.models.pretrained import build_model
+    """Specs are loaded (:func:`unmask.models.load`) and labelled by their card (a run as ``<run>@<step>``);
+    (label, module) pairs are used as given."""
+    from unmask.models import load
 
     built = []
     for spec in models:
-        label, model = (spec, build_model(spec)) if isinstance(spec, str) else spec
+        if isinstance(spec, str):
+            model = load(spec)
+            spec = (model.card.label, model)
+        label, model = spec
         built.append((label, model.eval()))
     labels = [label for label, _ in built]
     if len(set(labels)) != len(labels):

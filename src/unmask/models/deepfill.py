@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from unmask.errors import UnmaskError
 from unmask.models.layers import ContextualAttention, GatedConv2d, GatedDeconv2d
-from unmask.models.registry import register_model
+from unmask.models.registry import check_size, register_model
 
 
 def _stage_input(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -50,6 +50,8 @@ class DeepFillV2Generator(nn.Module):
     (pad outside the model). ``in_size`` is the square resolution the model is trained at; the network itself
     is fully convolutional. ``cnum`` must be a multiple of 4.
     """
+
+    size_multiple = 8  # H and W must be multiples of this (checked by unmask.models.registry.check_size)
 
     def __init__(self, cnum: int = 48, in_size: int = 256) -> None:
         super().__init__()
@@ -92,17 +94,9 @@ class DeepFillV2Generator(nn.Module):
         self.refine_attention_decoder = nn.Sequential(GatedConv2d(c2, c2, 3), GatedConv2d(c2, c2, 3))
         self.refine_decoder = _decoder(2 * c2, cnum)
 
-    def _check_size(self, image: torch.Tensor) -> None:
-        """Raise a clear error when H or W is not a multiple of 8 (skipped while tracing)."""
-        if torch.jit.is_tracing():
-            return
-        height, width = image.shape[-2:]
-        if height % 8 or width % 8:
-            raise UnmaskError(f"DeepFill needs H and W divisible by 8, got {height}x{width}; pad the input")
-
     def forward_train(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw (not composited) coarse and refined outputs: (B,3,H,W), (B,1,H,W) -> 2 x (B,3,H,W) in [0,1]."""
-        self._check_size(image)
+        check_size("DeepFill", image, self.size_multiple)
         x = image * 2.0 - 1.0
         coarse = self.coarse(_stage_input(x * (1.0 - mask), mask))
 

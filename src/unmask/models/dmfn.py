@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from unmask.errors import UnmaskError
-from unmask.models.registry import register_model
+from unmask.models.registry import check_size, register_model
 
 DILATIONS = (1, 2, 4, 8)
 
@@ -78,6 +78,8 @@ class DMFNGenerator(nn.Module):
     Input to the network: the [-1, 1] image with the hole zeroed, and the mask (4 channels).
     """
 
+    size_multiple = 4  # H and W must be multiples of this (checked by unmask.models.registry.check_size)
+
     def __init__(self, nf: int = 64, blocks: int = 8, in_size: int = 256) -> None:
         super().__init__()
         if nf < 1 or blocks < 1:
@@ -100,8 +102,7 @@ class DMFNGenerator(nn.Module):
 
     def forward_train(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Raw (not composited) prediction: (B,3,H,W) in [0,1], (B,1,H,W) with 1 = hole -> (B,3,H,W) in [0,1]."""
-        if not torch.jit.is_tracing() and (image.shape[-2] % 4 or image.shape[-1] % 4):
-            raise UnmaskError(f"DMFN needs H and W divisible by 4, got {image.shape[-2]}x{image.shape[-1]}")
+        check_size("DMFN", image, self.size_multiple)
         x = torch.cat([(image * 2.0 - 1.0) * (1.0 - mask), mask], dim=1)
         return (self.decoder(self.blocks(self.encoder(x))) + 1.0) * 0.5
 

@@ -20,7 +20,7 @@ import torch.nn as nn
 
 from unmask.errors import UnmaskError
 from unmask.models.hog import HOG
-from unmask.models.registry import register_model
+from unmask.models.registry import check_size, register_model
 
 
 def _conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1,
@@ -103,19 +103,14 @@ class HOGGuidedInpainter(nn.Module):
             nn.Tanh(),
         )
 
-    def _check_size(self, image: torch.Tensor) -> None:
-        """Raise a clear error when H or W does not fit the HOG grid (skipped while tracing)."""
-        if torch.jit.is_tracing():
-            return
-        height, width = image.shape[-2:]
-        cell, smallest = self.hog.cell, self.hog.cell * self.hog.block
-        if height % cell or width % cell or min(height, width) < smallest:
-            raise UnmaskError(f"the HOG-guided model needs H and W divisible by {cell} and at least {smallest}, "
-                              f"got {height}x{width}; pad the input")
+    @property
+    def size_multiple(self) -> int:
+        """H and W must be multiples of the HOG cell."""
+        return self.hog.cell
 
     def forward_train(self, image: torch.Tensor, mask: torch.Tensor) -> HOGGuidedOutput:
         """Every stage's raw output: (B,3,H,W) in [0,1], (B,1,H,W) with 1 = hole -> :class:`HOGGuidedOutput`."""
-        self._check_size(image)
+        check_size("the HOG-guided model", image, self.size_multiple, self.hog.cell * self.hog.block)
         known = image * (1.0 - mask)
         hog_pred = self.shape_head(self.shape_encoder(torch.cat([known * 2.0 - 1.0, mask], dim=1)))
         hole_blocks = self.hog.block_mask(mask)

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 
 from unmask.errors import UnmaskError
+from unmask.models.registry import check_size
 
 INPUT_NAMES = ("image", "mask")
 REFERENCE_INPUT_NAMES = ("image", "mask", "reference", "validity")  # graphs of reference-guided models
@@ -43,6 +44,8 @@ class OnnxInpainter(nn.Module):
     kwargs, weights). CUDA is used when onnxruntime-gpu offers it.
     """
 
+    size_multiple = 8  # the export's dynamic H and W are multiples of 8 (unmask.models.onnx_export)
+
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
         super().__init__()
         import onnxruntime as ort
@@ -71,9 +74,7 @@ class OnnxInpainter(nn.Module):
     def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None,
                 validity: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 3, H, W), (B, 1, H, W)[, reference, validity] -> (B, 3, H, W), known pixels kept as given."""
-        height, width = image.shape[-2:]
-        if height % 8 or width % 8:
-            raise UnmaskError(f"{self.model_name} needs H and W divisible by 8, got {height}x{width}; pad the input")
+        check_size(self.model_name, image, self.size_multiple)
         inputs = (image, mask, reference, validity)[: len(self.input_names)]
         if any(tensor is None for tensor in inputs):
             raise UnmaskError(f"{self.model_name} fills from a reference: pass reference and validity")

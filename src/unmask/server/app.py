@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image, UnidentifiedImageError
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from unmask import __version__
+from unmask._version import __version__
 from unmask.errors import UnmaskError
 from unmask.server.catalogue import Catalogue
 from unmask.server.gate import UploadGate

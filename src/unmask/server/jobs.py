@@ -21,7 +21,6 @@ from unmask.face import detect_faces
 from unmask.face.segment import find_occlusions
 from unmask.io import load_image, load_mask, save_image
 from unmask.models import list_models
-from unmask.models.backends import is_learned
 from unmask.pipeline import Unmasker, default_model
 from unmask.provenance import provenance_metadata
 from unmask.server.tasks import NO_REFERENCE, RemoveResult, UploadError
@@ -55,7 +54,7 @@ def _models(backend: str) -> tuple[dict, ...]:
     models = []
     for name in list_models():
         try:
-            learned = is_learned(_unmasker(name, backend).model)
+            learned = _unmasker(name, backend).model.card.learned
             models.append({"name": name, "kind": "learned" if learned else "classical", "available": True,
                            "default": name == default})
         except UnmaskError as error:

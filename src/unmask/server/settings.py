@@ -9,7 +9,7 @@ from pathlib import Path
 from unmask.errors import UnmaskError
 
 DEFAULT_STUDY_DB = "unmask-study.sqlite"
-BACKENDS = ("torch", "onnxruntime")  # as ``unmask.models.backends.BACKENDS``; this module must not import torch
+BACKENDS = ("torch", "onnxruntime")  # as ``unmask.models.loading.BACKENDS``; this module must not import torch
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")  # Host headers accepted by default (no DNS rebinding)
 
 
