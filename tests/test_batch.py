@@ -27,3 +27,17 @@ def test_loader_workers_run_after_the_parent_used_the_face_detector(astronaut, t
     written, failed, _ = finished["counts"]
     assert (written, failed) == (2, 0)
     assert load_image(tmp_path / "out" / "photo_0.png").shape == occluded.shape
+
+
+def test_devices_run_the_same_folder_through_lightning(astronaut, tmp_path):
+    hole = np.zeros(astronaut.shape[:2], np.uint8)
+    hole[160:200, 200:260] = 255
+    save_image(tmp_path / "in" / "photo.png", astronaut)
+    save_image(tmp_path / "in" / "photo.mask.png", hole)
+    inputs = list_images([tmp_path / "in" / "photo.png"])
+    for out, devices in (("plain", None), ("lightning", 1)):
+        written, failed, _ = remove_folder(inputs, tmp_path / out, Unmasker("telea"), tmp_path / "in",
+                                           devices=devices, progress=False)
+        assert (written, failed) == (1, 0)
+    lightning, plain = (load_image(tmp_path / out / "photo.png") for out in ("lightning", "plain"))
+    assert np.array_equal(lightning, plain)

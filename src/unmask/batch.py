@@ -5,7 +5,7 @@ in worker processes) a few at a time, so memory stays bounded however many files
 ``batch_size`` photos go through the network in one call; every result is written with a temporary file and a
 rename, and its mask (``--save-mask``) before it, so an output that exists is complete and a killed run resumes
 where it stopped. With ``devices`` the same dataset, model call and writer run under Lightning's
-``trainer.predict``: data-parallel over N GPUs (DDP), or N CPU processes when there is no GPU.
+``trainer.predict`` (:func:`predict_folder`): data-parallel over N GPUs (DDP), or N CPU processes without a GPU.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -211,6 +212,51 @@ def _loader(dataset: PhotoDataset, batch_size: int, workers: int) -> DataLoader:
                       multiprocessing_context="spawn" if workers else None)
 
 
+def predict_folder(loader: DataLoader, unmasker: Unmasker, writer: ResultWriter, devices: int,
+                   progress: bool = True) -> None:
+    """Run ``loader``'s photos through Lightning's ``trainer.predict`` on ``devices`` GPUs (DDP), or ``devices`` CPU
+    processes without one; each process takes its share of the photos (Lightning's distributed sampler), fills them
+    on its device and writes them with ``writer`` as they come; the counts are then summed over processes."""
+    import lightning as L  # start-up time: Lightning takes seconds to import and only --devices runs use it
+    from lightning.pytorch.callbacks import BasePredictionWriter
+
+    class FillModule(L.LightningModule):
+        """``predict_step``: the model on a batch's face crops; the photos' records stay on the CPU."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = unmasker.model  # a submodule, so Lightning moves it to the device
+
+        def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+            """Move only the crop and hole tensors; the photo records are plain CPU data."""
+            items, crops, holes = batch
+            return items, crops.to(device), holes.to(device)
+
+        def predict_step(self, batch: Any, batch_idx: int) -> tuple[list, torch.Tensor]:
+            """(photos, crops (F, 3, S, S), holes (F, 1, S, S)) -> (photos, filled crops (F, 3, S, S))."""
+            items, crops, holes = batch
+            return items, unmasker.fill(crops, holes) if len(crops) else crops
+
+    class WriteResults(BasePredictionWriter):
+        """Write every predicted batch as it comes (nothing is kept), then sum the counts over processes."""
+
+        def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any,
+                               batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+            writer.write(*prediction)
+
+        def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            counts = torch.tensor([writer.written, writer.failed], dtype=torch.float64, device=pl_module.device)
+            written, failed = trainer.strategy.reduce(counts, reduce_op="sum").tolist()
+            writer.written, writer.failed = int(written), int(failed)
+
+    gpu = torch.cuda.is_available()
+    trainer = L.Trainer(accelerator="gpu" if gpu else "cpu", devices=devices,
+                        strategy="ddp" if devices > 1 else "auto", logger=False, enable_checkpointing=False,
+                        enable_model_summary=False, enable_progress_bar=progress,
+                        callbacks=[WriteResults(write_interval="batch")])
+    trainer.predict(FillModule(), dataloaders=loader, return_predictions=False)
+
+
 def run_settings(unmasker: Unmasker, grow: int = 0, extra: str = "") -> Callable[[Path | None], str]:
     """The settings record of a photo's outputs from its mask file (None: found and grown by the unmasker)."""
     def settings(mask: Path | None) -> str:
@@ -247,7 +293,5 @@ def remove_folder(inputs: list[Path], out_dir: Path, unmasker: Unmasker, mask: s
                 writer.write(items, unmasker.fill(crops, holes) if len(crops) else crops)
                 bar.update(len(items))
     else:
-        from unmask.predict import predict_folder
-
         predict_folder(loader, unmasker, writer, devices, progress)
     return writer.written, writer.failed + len(run.failures), run
