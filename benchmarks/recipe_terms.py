@@ -16,8 +16,7 @@ import time
 import torch
 
 from unmask.data.datamodule import FaceDataModule
-from unmask.train.recipes import build_module
-from unmask.train.run import load_config
+from unmask.train.run import build_module, load_config
 
 WEIGHT_OF = {"l1": "l1", "tv": "tv", "perceptual": "perceptual", "style": "style", "self_guided": "feature",
              "vgg_fm": "feature", "align": "align", "d_fm": "eta", "adv": "adv", "hog_l1": "hog_l1",

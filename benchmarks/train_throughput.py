@@ -19,14 +19,14 @@ import time
 import torch
 
 from unmask.losses import hinge_d_loss
-from unmask.train.module import InpaintingGAN
+from unmask.train.recipes import DeepFillRecipe
 from unmask.train.run import load_config, trainer_precision
 
 
 def images_per_second(config: dict, steps: int, device: torch.device, bf16: bool) -> float:
     """Time ``steps`` GAN steps (under bf16 autocast when ``bf16``) after one warm-up step; returns images/s."""
     model = {key: value for key, value in config["model"].items() if key not in ("init_from", "init_widen")}
-    module = InpaintingGAN(**model).to(device)
+    module = DeepFillRecipe(**model).to(device)
     opt_g, opt_d = module.configure_optimizers()
     size, batch = int(config["data"]["size"]), int(config["data"]["batch_size"])
     image = torch.rand(batch, 3, size, size, device=device)

@@ -43,7 +43,7 @@ def test_the_identity_term_needs_facenet_and_stays_out_of_checkpoints(monkeypatc
     mask = torch.zeros(1, 1, SIZE, SIZE)
     mask[..., 20:40, 20:40] = 1
     batch = (torch.rand(1, 3, SIZE, SIZE), mask, torch.rand(1, 3, SIZE, SIZE), torch.ones_like(mask))
-    total, terms, _ = module.generator_loss(batch)
+    total, terms, _ = module.generator_loss(*batch)
     assert set(terms) == {"l1_coarse", "l1_refined", "identity"} and total > terms["identity"] > 0
     assert all(key.split(".")[0] in {"generator", "ema", "discriminator"} for key in module.state_dict())
 

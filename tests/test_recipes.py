@@ -9,9 +9,8 @@ from unmask.errors import UnmaskError
 from unmask.models import create_model
 from unmask.nets import build_vgg16_features
 from unmask.run_folder import load_run
-from unmask.train.module import InpaintingGAN
-from unmask.train.recipes import DMFNRecipe, HOGRecipe, PConvRecipe, build_module
-from unmask.train.run import load_config, train
+from unmask.train.recipes import DeepFillRecipe, DMFNRecipe, HOGRecipe, PConvRecipe
+from unmask.train.run import DATA_MODULES, RECIPES, build_module, build_run, load_config, train
 
 SIZE = 32  # the smallest size every model takes (HOG: two 8-px cells; VGG terms stay cheap)
 TINY = {
@@ -59,7 +58,7 @@ def test_recipe_trains_checkpoints_resumes_and_reloads(recipe, tiny_prepared, ra
 def test_recipe_dispatch_and_errors():
     deepfill = build_module({"generator": {"name": "deepfill", "kwargs": {"cnum": 4, "in_size": SIZE}},
                              "discriminator": {"cnum": 4}})
-    assert type(deepfill) is InpaintingGAN  # no recipe key: the DeepFill module, as before
+    assert type(deepfill) is DeepFillRecipe  # no recipe key: the DeepFill recipe, as before
     tiny = {"generator": {"name": "pconv", "kwargs": {"width": 1 / 16}}}
     assert isinstance(build_module({"recipe": "pconv", **tiny}), PConvRecipe)
     assert isinstance(build_module({"recipe": "dmfn", "generator": {"name": "dmfn", "kwargs": {"nf": 4}}}),
@@ -155,3 +154,32 @@ def test_texture_loss_judges_a_crop_around_the_hole_and_freezes_batch_norm(rando
     loss_d = module.discriminator_loss(image, mask, {key: value.detach() for key, value in fakes.items()})
     loss_d.backward()
     assert all(p.grad is not None for p in module.discriminator.parameters() if p.requires_grad)
+
+
+def test_every_config_names_a_recipe_and_a_data_module(tmp_path):
+    for path in Path("configs/train").glob("*.yaml"):
+        config = load_config(path)
+        module_class = RECIPES[config["model"].get("recipe", "deepfill")]
+        assert config["data"].get("module", module_class.data_module) in DATA_MODULES, path
+    config = load_config("configs/train/pconv_cpu.yaml", {"data.module": "pairs_of_nothing"})
+    with pytest.raises(UnmaskError, match="unknown data.module"):
+        build_run(config, tmp_path)
+
+
+def test_a_checkpoint_that_holds_the_frozen_vgg_resumes(tiny_prepared, random_vgg, tmp_path):
+    """DeepFill and reference checkpoints once held the frozen VGG's weights; they resume as they are."""
+    config = load_config("configs/train/deepfill_cpu.yaml", {
+        "run_dir": str(tmp_path / "run"), "data.data_dir": str(tiny_prepared), "data.size": SIZE,
+        "data.batch_size": 2, "data.num_workers": 0, "model.generator.kwargs.in_size": SIZE,
+        "model.generator.kwargs.cnum": 4, "model.discriminator.cnum": 4, "model.vgg_path": random_vgg,
+        "trainer.max_steps": 1, "trainer.limit_val_batches": 0, "trainer.enable_progress_bar": False,
+    })
+    run = train(config)
+    path = run / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(path, weights_only=False)
+    vgg = build_module(config["model"]).vgg.state_dict()
+    checkpoint["state_dict"].update({f"vgg.{key}": value for key, value in vgg.items()})
+    torch.save(checkpoint, path)
+    config["trainer"]["max_steps"] = 2
+    train(config, resume="last")
+    assert load_run(run)[1] == 2

@@ -27,8 +27,8 @@ from unmask.models.pretrained import card
 from unmask.occlusion import occlude
 from unmask.pipeline import ReferenceWarning, Unmasker
 from unmask.run_folder import load_run
-from unmask.train.reference_module import ReferenceGAN, build_reference_run
-from unmask.train.run import load_config, train
+from unmask.train.reference_module import ReferenceGAN
+from unmask.train.run import build_run, load_config, train
 
 SIZE = 64
 
@@ -215,7 +215,7 @@ def test_training_pairs_can_take_their_landmarks_from_a_fill(pairs_folder):
 
 def test_a_prior_config_fills_its_training_pairs_with_its_prior(tmp_path):
     config = load_config("configs/train/reference_cpu_prior.yaml", {"data.num_workers": 0})
-    data, module, _ = build_reference_run(config, tmp_path)
+    data, module, _ = build_run(config, tmp_path)
     prior = config["model"]["generator"]["kwargs"]["prior"]
     assert config["data"]["landmarks"] == "fill"
     assert data.hparams.fill_model == {**prior, "weights": config["model"]["prior_from"]}
@@ -249,7 +249,7 @@ def test_without_an_adversarial_weight_the_discriminator_is_not_run(one_thread):
     mask = torch.zeros(1, 1, SIZE, SIZE)
     mask[..., 20:40, 20:40] = 1
     batch = (torch.rand(1, 3, SIZE, SIZE), mask, torch.rand(1, 3, SIZE, SIZE), torch.ones_like(mask))
-    total, terms, _ = module.generator_loss(batch)
+    total, terms, _ = module.generator_loss(*batch)
     assert set(terms) == {"l1_coarse", "l1_refined"} and total > 0
 
 

@@ -7,7 +7,7 @@ from unmask.data.datamodule import FaceDataModule, OccludedFaces
 from unmask.data.manifest import read_manifest
 from unmask.eval.runs import resolve_model_specs
 from unmask.run_folder import load_run, resolve_resume
-from unmask.train.run import load_config, train
+from unmask.train.run import build_module, load_config, train
 
 SIZE = 64
 
@@ -74,8 +74,6 @@ def test_a_new_run_can_start_from_generator_weights(tmp_path):
 
     from unmask.errors import UnmaskError
     from unmask.models import create_model
-    from unmask.train.recipes import build_module
-
     for recipe, kwargs in (("deepfill", {"cnum": 4, "in_size": SIZE}), ("pconv", {"width": 0.125})):
         source = create_model(recipe, **kwargs)
         weights = tmp_path / f"{recipe}.safetensors"
@@ -91,8 +89,6 @@ def test_a_new_run_can_start_from_generator_weights(tmp_path):
 
 
 def test_the_ema_generator_follows_batch_norm_statistics():
-    from unmask.train.recipes import build_module
-
     module = build_module({"recipe": "pconv", "generator": {"name": "pconv", "kwargs": {"width": 0.125}}})
     module.generator.train()
     with torch.no_grad():
@@ -117,8 +113,6 @@ def test_resume_last_takes_the_newest_last_checkpoint(tmp_path):
 
 
 def test_the_learning_rate_drops_by_its_factor_from_the_given_step(monkeypatch):
-    from unmask.train.recipes import build_module
-
     module = build_module({"generator": {"name": "deepfill", "kwargs": {"cnum": 4, "in_size": SIZE}},
                            "optim": {"lr_drop_at": 100, "lr_drop_factor": 0.25}})
     factors = {}

@@ -5,7 +5,7 @@ from safetensors.torch import save_file
 from unmask.errors import UnmaskError
 from unmask.models import create_model
 from unmask.models.widen import widen_deepfill
-from unmask.train.recipes import build_module
+from unmask.train.run import build_module
 
 
 def _trained_like(cnum: int) -> torch.nn.Module:

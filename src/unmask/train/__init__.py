@@ -1,1 +1,1 @@
-"""Training: the Lightning GAN module, callbacks and the ``unmask train`` runner."""
+"""Training: the one GAN module and its recipes, the segmenter module, callbacks and the ``unmask train`` runner."""

@@ -1,19 +1,11 @@
-"""Loss recipes of the seed models as Lightning modules, chosen by ``model.recipe`` in the training YAML.
-
-``deepfill`` (the default when the key is absent) is :class:`unmask.train.module.InpaintingGAN`; ``pconv``,
-``dmfn`` and ``hog`` are defined here on one skeleton (:class:`RecipeGAN`): a generator and its EMA copy, an
-optional discriminator, manual optimisation with one G step per batch and a D step every ``d_every`` batches.
-Every module keeps the checkpoint layout ``generator.*``, ``ema.*`` (what ships) and ``discriminator.*``.
-
-VGG terms use the offline Keras/Caffe VGG16 (``vgg_path``; skipped when it is None). Its inputs are 0..255 with
-the mean removed, whereas the papers' torchvision VGGs see ImageNet-standardised inputs (std about 0.226 of 1), so
-its activations are about 255 * 0.226 = 57.6 times larger; ``vgg_feature_scale`` (default 1 / 57.6) brings them to
-the papers' scale, so the papers' loss weights carry over.
+"""The loss recipes of the plain inpainting models (batches of ``(image, mask, names)``), chosen by ``model.recipe``
+in the training YAML: ``deepfill`` (the default when the key is absent), ``pconv``, ``dmfn``, ``hog`` and
+``texture``. Each is a :class:`unmask.train.gan.RecipeGAN` that fills in its hooks; the reference-guided recipe is
+in :mod:`unmask.train.reference_module`.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -37,7 +29,6 @@ from unmask.losses import (
     style_loss,
     total_variation_loss,
 )
-from unmask.models import create_model
 from unmask.models.discriminators import (
     GlobalLocalDiscriminator,
     PatchDiscriminator,
@@ -45,25 +36,10 @@ from unmask.models.discriminators import (
     crop_boxes,
     hole_boxes,
 )
+from unmask.models.pretrained import starting_weights
+from unmask.models.widen import widen_deepfill
 from unmask.nets import LPIPS, VGG16Features
-from unmask.train.base import EMAGeneratorModule
-from unmask.train.module import InpaintingGAN
-
-TORCHVISION_VGG_SCALE = 1.0 / 57.6
-Fakes = dict[str, torch.Tensor]
-
-
-class ScaledVGG(nn.Module):
-    """Frozen :class:`VGG16Features` whose activations are multiplied by ``scale``: (B,3,H,W) -> {layer: map}."""
-
-    def __init__(self, weights_path: str, layers: tuple[str, ...], scale: float) -> None:
-        super().__init__()
-        self.features = VGG16Features(weights_path, layers).requires_grad_(False)
-        self.scale = scale
-
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(B, 3, H, W) RGB in [0, 1] -> ``{layer: scaled activation}``."""
-        return {name: value * self.scale for name, value in self.features(image).items()}
+from unmask.train.gan import Fakes, RecipeGAN
 
 
 def _channel_weights(features: dict[str, torch.Tensor] | list[torch.Tensor]) -> dict[str, float]:
@@ -88,100 +64,64 @@ def _halved_branch_mean(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
     return torch.stack([loss(r, f) for r, f in zip(real, fake, strict=True)]).mean() / 2
 
 
-class RecipeGAN(EMAGeneratorModule):
-    """Skeleton of a recipe: subclasses set ``default_losses``, ``vgg_layers`` and implement ``build_discriminator``,
-    ``generator_loss`` (total, logged terms, tensors the D step needs) and ``discriminator_loss``.
+class DeepFillRecipe(RecipeGAN):
+    """DeepFill v2 (coarse-to-fine generator against an SN-PatchGAN): ``l1 * (L1(coarse) + L1(refined))`` [hole /
+    valid weighted] ``+ adv * hinge + fm * D-feature matching + perceptual/style`` (when a VGG16 path is given, on
+    its default layers, unscaled); D (hinge) is stepped every ``d_every`` (5) batches when ``adv`` > 0.
 
-    ``generator``: ``{name, kwargs}`` for :func:`create_model`; ``discriminator``: kwargs of the recipe's D;
-    ``losses``: weights over ``default_losses``; ``optim``: ``lr_g, lr_d, betas, d_every, lr_decay_steps``;
-    ``init_from``: generator weights (``.safetensors``) to fine-tune instead of random ones.
+    ``init_widen``: ``init_from`` holds a narrower DeepFill generator (its ``cnum`` divides this one's), widened
+    without changing what it computes (:func:`unmask.models.widen.widen_deepfill`).
     """
 
-    default_losses: ClassVar[dict[str, float]] = {}
-    default_optim: ClassVar[dict[str, Any]] = {"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "d_every": 1,
-                                               "lr_decay_steps": 0}
-    vgg_layers: ClassVar[tuple[str, ...]] = ()
+    default_losses: ClassVar[dict[str, float]] = {"l1": 1.0, "hole": 1.0, "valid": 1.0, "adv": 0.1, "fm": 1.0,
+                                                  "perceptual": 0.05, "style": 120.0}
+    default_optim: ClassVar[dict[str, Any]] = {**RecipeGAN.default_optim, "d_every": 5}
+    d_needs_adv = True
 
-    def __init__(self, generator: dict[str, Any], discriminator: dict[str, Any] | None = None,
-                 losses: dict[str, float] | None = None, optim: dict[str, Any] | None = None,
-                 vgg_path: str | None = None, vgg_feature_scale: float = TORCHVISION_VGG_SCALE,
-                 ema_decay: float = 0.999, init_from: str | None = None) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.automatic_optimization = False
-        self.generator = create_model(generator["name"], **generator.get("kwargs", {}))
-        self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
-        self.start_from(init_from)
-        unknown = set(losses or {}) - set(self.default_losses)
-        if unknown:
-            raise UnmaskError(f"unknown loss weight(s) {', '.join(sorted(unknown))}; "
-                              f"this recipe has {', '.join(self.default_losses)}")
-        self.weights = {**self.default_losses, **(losses or {})}
-        self.optim = {**self.default_optim, **(optim or {})}
-        self.discriminator = self.build_discriminator(discriminator or {})
-        self.vgg = ScaledVGG(vgg_path, self.vgg_layers, vgg_feature_scale) if vgg_path and self.vgg_layers else None
+    def __init__(self, *args: Any, init_from: str | None = None, init_widen: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, init_from=None if init_widen else init_from, **kwargs)
+        if init_widen:
+            if not init_from:
+                raise UnmaskError("model.init_widen needs model.init_from: the narrower weights to widen")
+            self.start_from_state(widen_deepfill(starting_weights(init_from, "the generator"), self.generator))
 
-    def build_discriminator(self, kwargs: dict[str, Any]) -> nn.Module | None:
-        """The recipe's discriminator built from ``kwargs`` (None: no adversarial training)."""
-        raise NotImplementedError
+    def build_discriminator(self, kwargs: dict[str, Any]) -> SNPatchGAN:
+        """An SN-PatchGAN on (image, mask)."""
+        return SNPatchGAN(**kwargs)
+
+    def build_vgg(self, vgg_path: str, scale: float) -> VGG16Features:
+        """The frozen VGG16 on its default layers, unscaled."""
+        return VGG16Features(vgg_path).requires_grad_(False)
 
     def generator_loss(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict, Fakes]:
-        """Total generator loss, its logged terms, and the detached-later fakes the D step needs."""
-        raise NotImplementedError
+        """The DeepFill loss on the coarse and refined outputs and the composite."""
+        w = self.weights
+        coarse, refined = (output.float() for output in self.generator.forward_train(image, mask))  # bf16 autocast
+        composite = refined * mask + image * (1 - mask)
+        terms = {
+            "l1_coarse": masked_l1(coarse, image, mask, w["hole"], w["valid"]),
+            "l1_refined": masked_l1(refined, image, mask, w["hole"], w["valid"]),
+        }
+        total = w["l1"] * (terms["l1_coarse"] + terms["l1_refined"])
+        if w["adv"] > 0 or w["fm"] > 0:
+            fake_logits, fake_features = self.discriminator(composite, mask, return_features=True)
+            terms["adv"] = hinge_g_loss(fake_logits)
+            total = total + w["adv"] * terms["adv"]
+            if w["fm"] > 0:
+                with torch.no_grad():
+                    _, real_features = self.discriminator(image, mask, return_features=True)
+                terms["fm"] = feature_matching_loss(real_features, fake_features)
+                total = total + w["fm"] * terms["fm"]
+        if self.vgg is not None:
+            fake_vgg, real_vgg = self.vgg(composite), self.vgg(image)
+            terms["perceptual"] = perceptual_loss(fake_vgg, real_vgg)
+            terms["style"] = style_loss(fake_vgg, real_vgg)
+            total = total + w["perceptual"] * terms["perceptual"] + w["style"] * terms["style"]
+        return total, terms, {"composite": composite}
 
     def discriminator_loss(self, image: torch.Tensor, mask: torch.Tensor, fakes: Fakes) -> torch.Tensor:
-        """Discriminator loss on real ``image`` and the detached ``fakes``."""
-        raise NotImplementedError
-
-    def _frozen_networks(self) -> dict[str, nn.Module]:
-        """The frozen feature networks read from files at start-up (kept out of checkpoints), by attribute name."""
-        return {name: getattr(self, name) for name in ("vgg", "lpips") if getattr(self, name, None) is not None}
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Leave the frozen feature networks (tens of MB, read from their files) out of checkpoints."""
-        prefixes = tuple(f"{name}." for name in self._frozen_networks())
-        checkpoint["state_dict"] = {key: value for key, value in checkpoint["state_dict"].items()
-                                    if not key.startswith(prefixes)}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Put the frozen networks' weights back, so the strict state-dict load sees every key."""
-        for name, network in self._frozen_networks().items():
-            checkpoint["state_dict"].update({f"{name}.{key}": value for key, value in network.state_dict().items()})
-
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """Adam for G and, when there is one, for D."""
-        betas = tuple(self.optim["betas"])
-        optimizers = [torch.optim.Adam(self.generator.parameters(), lr=self.optim["lr_g"], betas=betas)]
-        if self.discriminator is not None:
-            optimizers.append(torch.optim.Adam(self.discriminator.parameters(), lr=self.optim["lr_d"], betas=betas))
-        return optimizers
-
-    def learning_rates(self) -> tuple[float, float]:
-        """(G, D) learning rates at the current step."""
-        factor = self._lr_factor()
-        return self.optim["lr_g"] * factor, self.optim["lr_d"] * factor
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, list[str]], batch_idx: int) -> None:
-        """One G step; a D step every ``d_every`` batches; EMA update; logs every term."""
-        image, mask, _ = batch
-        optimizers = self.optimizers()
-        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
-        for optimizer, lr in zip(optimizers, self.learning_rates(), strict=False):
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-        loss_g, terms, fakes = self.generator_loss(image, mask)
-        optimizers[0].zero_grad(set_to_none=True)
-        self.manual_backward(loss_g)
-        optimizers[0].step()
-        if self.discriminator is not None and batch_idx % int(self.optim["d_every"]) == 0:
-            loss_d = self.discriminator_loss(image, mask, {name: value.detach() for name, value in fakes.items()})
-            optimizers[1].zero_grad(set_to_none=True)
-            self.manual_backward(loss_d)
-            optimizers[1].optimizer.step()  # the unwrapped step, so global_step counts generator steps only
-            self.log("train/d_loss", loss_d, prog_bar=True)
-        self._update_ema()
-        self.log("train/g_loss", loss_g, prog_bar=True)
-        self.log_dict({f"train/{name}": value for name, value in terms.items()})
+        """Hinge loss on the real image and the composite."""
+        return hinge_d_loss(self.discriminator(image, mask), self.discriminator(fakes["composite"], mask))
 
 
 class PConvRecipe(RecipeGAN):
@@ -396,16 +336,3 @@ class TextureRecipe(RecipeGAN):
         """Hinge loss on the real and the filled crop."""
         return hinge_d_loss(self.discriminator(fakes["real"], fakes["mask"]),
                             self.discriminator(fakes["fake"], fakes["mask"]))
-
-
-RECIPES: dict[str, type] = {"deepfill": InpaintingGAN, "pconv": PConvRecipe, "dmfn": DMFNRecipe, "hog": HOGRecipe,
-                            "texture": TextureRecipe}
-
-
-def build_module(model: dict[str, Any]) -> EMAGeneratorModule:
-    """The training module for a config's ``model`` section; ``recipe`` (default ``deepfill``) picks the class."""
-    kwargs = dict(model)
-    recipe = kwargs.pop("recipe", "deepfill")
-    if recipe not in RECIPES:
-        raise UnmaskError(f"unknown model.recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
-    return RECIPES[recipe](**kwargs)

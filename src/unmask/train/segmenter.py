@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unmask.data.segmentation import OccluderDataModule
 from unmask.io import mask_to_image, tensor_to_image
 from unmask.models.pretrained import starting_weights
 from unmask.models.segmenter import OcclusionSegmenter
@@ -36,12 +35,39 @@ def batch_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union, dtype=torch.float32))
 
 
+class SegmentationGrid(SampleGrid):
+    """Every ``every`` steps, write ``samples/step_<N>.png``: validation faces; input, predicted, true occluder."""
+
+    def __init__(self, out_dir: str | Path, every: int = 500, count: int = 8) -> None:
+        super().__init__(out_dir, every, count)
+
+    def rows(self, module: L.LightningModule, columns: list[torch.Tensor],
+             step: str) -> tuple[list[list[np.ndarray]], list[str]]:
+        """Input, predicted occluder (eval mode) and true occluder per validation face."""
+        image, mask = columns
+        predicted = (module.segmenter.eval()(image) > 0).float()
+        module.segmenter.train()
+        rows = [[tensor_to_image(image[i]), mask_to_image(predicted[i]), mask_to_image(mask[i])]
+                for i in range(len(image))]
+        return rows, ["input", step, "truth"]
+
+
 class SegmenterModule(L.LightningModule):
     """Trains ``OcclusionSegmenter(width, depth)`` with Adam, cosine learning-rate decay over ``max_steps``.
 
     init_from: a ``.safetensors`` file of segmenter weights (e.g. the shipped ones) to start from instead of random
     weights; the segmenter is fully convolutional, so weights trained at one input size fine-tune at another.
+    ``model.recipe: segmenter`` in a training YAML; its runs read :class:`OccluderDataModule` (``occluders``).
     """
+
+    data_module: ClassVar[str] = "occluders"
+    sample_grid: ClassVar[type[SampleGrid]] = SegmentationGrid
+
+    @classmethod
+    def resolve(cls, model: dict[str, Any], data: dict[str, Any],
+                config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``max_steps`` (the cosine schedule's length) defaults to the trainer's."""
+        return {"max_steps": int(config.get("trainer", {}).get("max_steps", 10000)), **model}, data
 
     def __init__(self, width: int = 16, depth: int = 4, lr: float = 2e-3, max_steps: int = 10000,
                  dice: float = 1.0, init_from: str | None = None) -> None:
@@ -77,29 +103,3 @@ class SegmenterModule(L.LightningModule):
             self.log("val/iou", iou[occluded].mean(), prog_bar=True)
         if (~occluded).any():
             self.log("val/false_positive", (logits[~occluded] > 0).float().mean())
-
-
-class SegmentationGrid(SampleGrid):
-    """Every ``every`` steps, write ``samples/step_<N>.png``: validation faces; input, predicted, true occluder."""
-
-    def __init__(self, out_dir: str | Path, every: int = 500, count: int = 8) -> None:
-        super().__init__(out_dir, every, count)
-
-    def rows(self, module: L.LightningModule, columns: list[torch.Tensor],
-             step: str) -> tuple[list[list[np.ndarray]], list[str]]:
-        """Input, predicted occluder (eval mode) and true occluder per validation face."""
-        image, mask = columns
-        predicted = (module.segmenter.eval()(image) > 0).float()
-        module.segmenter.train()
-        rows = [[tensor_to_image(image[i]), mask_to_image(predicted[i]), mask_to_image(mask[i])]
-                for i in range(len(image))]
-        return rows, ["input", step, "truth"]
-
-
-def build_segmenter_run(config: dict[str, Any], run_dir: Path) -> tuple[OccluderDataModule, SegmenterModule,
-                                                                         SegmentationGrid]:
-    """Data, module and sample-grid callback of a ``model.recipe: segmenter`` training config."""
-    model = {key: value for key, value in config["model"].items() if key != "recipe"}
-    model.setdefault("max_steps", int(config.get("trainer", {}).get("max_steps", 10000)))
-    return (OccluderDataModule(**config["data"]), SegmenterModule(**model),
-            SegmentationGrid(run_dir / "samples", every=int(config.get("sample_every", 500))))
