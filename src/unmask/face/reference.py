@@ -33,6 +33,9 @@ BROWS = slice(17, 27)
 MIN_COLOUR_PIXELS = 50  # fewer shared pixels than this and the colour is left as it is
 STD_RATIO = (0.5, 2.0)  # bounds of the per-channel spread ratio in the colour match
 MIN_HOLE_COVER = 0.3  # the warped reference must be valid on this share of the hole to guide the fill
+MAX_COVERED = 0.4  # a reference whose lower face is occluded on more than this share is unusable
+MAX_YAW_DIFFERENCE = 0.35  # the largest difference of yaw_proxy between the two faces (docs/REFERENCE.md)
+LOWER_FACE = (*range(2, 15), 29)  # the jaw from cheek to cheek and the nose below the eyes: the covered part
 DETECT_SIZE = 256  # aligned crops are searched for landmarks at this size, as the prepared crops were
 
 
@@ -57,10 +60,12 @@ class WarpedReference:
     """A reference photo brought into the frame of a masked face.
 
     image: (H, W, 3) uint8, warped and colour-matched.  validity: (H, W) float32 in [0, 1], 1 = defined.
+    positions: (H, W, 2) float32, the reference pixel each one was sampled at (a backward map).
     """
 
     image: np.ndarray
     validity: np.ndarray
+    positions: np.ndarray | None = None
 
 
 def reference_points(landmarks: np.ndarray) -> np.ndarray:
@@ -116,14 +121,16 @@ def not_folded(positions: np.ndarray) -> np.ndarray:
 
 
 def face_region(landmarks: np.ndarray, shape: tuple[int, int], erode: float = 0.03) -> np.ndarray:
-    """(H, W) float32: 1 inside the hull of the jaw and brows of (68, 2) landmarks, shrunk by ``erode`` x face width."""
+    """(H, W) float32: 1 inside the hull of the jaw and brows of (68, 2) landmarks, shrunk by ``erode`` x face width
+    (grown for a negative ``erode``)."""
     points = np.concatenate([landmarks[JAW], landmarks[BROWS]]).astype(np.float32)
     region = np.zeros(shape, np.uint8)
     cv2.fillConvexPoly(region, np.round(cv2.convexHull(points)[:, 0] * 16).astype(np.int32), 1, shift=4)
     width = float(np.ptp(landmarks[JAW, 0]))
-    size = 2 * int(round(erode * width)) + 1
+    size = 2 * int(round(abs(erode) * width)) + 1
     if size > 1:
-        region = cv2.erode(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+        region = cv2.erode(region, disc) if erode > 0 else cv2.dilate(region, disc)
     return region.astype(np.float32)
 
 
@@ -161,11 +168,19 @@ def warp_reference(reference: np.ndarray, reference_landmarks: np.ndarray, targe
     if reference_occlusion is not None:
         region *= np.asarray(reference_occlusion) == 0
     positions = tps_map(reference_points(reference_landmarks), reference_points(target_landmarks), target.shape[:2])
+    return warp_by_map(reference, region, positions, target, hole)
+
+
+def warp_by_map(reference: np.ndarray, region: np.ndarray, positions: np.ndarray, target: np.ndarray,
+                hole: np.ndarray) -> WarpedReference:
+    """Sample ``reference`` (h, w, 3) uint8 at the backward map ``positions`` (H, W, 2), with its validity (the
+    warped ``region`` (h, w) float, 1 = usable reference pixel, where the map does not fold), colour-matched to
+    ``target`` (H, W, 3) outside ``hole`` (H, W)."""
     image = remap(reference, positions)
-    validity = np.clip(remap(region, positions), 0, 1) * not_folded(positions)
+    validity = np.clip(remap(region.astype(np.float32), positions), 0, 1) * not_folded(positions)
     image = match_colour(image, validity, target, hole)
     image[validity <= 0] = 0
-    return WarpedReference(image=image, validity=validity.astype(np.float32))
+    return WarpedReference(image=image, validity=validity.astype(np.float32), positions=positions)
 
 
 def crop_landmarks(crop: np.ndarray) -> np.ndarray | None:
@@ -180,11 +195,39 @@ def crop_landmarks(crop: np.ndarray) -> np.ndarray | None:
     return faces[0].landmarks * (size / DETECT_SIZE) if faces else None
 
 
-def align_reference(photo: np.ndarray, size: int) -> AlignedReference:
+def yaw_proxy(landmarks: np.ndarray) -> float:
+    """How far a face is turned, from (68, 2) landmarks: ``(a - b) / (a + b)`` with ``a``, ``b`` the horizontal
+    distances from the nose bridge (points 27-30) to the outer eye corners (36, 45); 0 frontal, about +-1 in
+    profile. It is unchanged by the similarity of an alignment."""
+    axis = np.asarray(landmarks, np.float64)[27:31, 0].mean()
+    left, right = abs(axis - landmarks[36, 0]), abs(landmarks[45, 0] - axis)
+    return float((left - right) / max(left + right, 1e-6))
+
+
+def check_pose(reference_landmarks: np.ndarray, target_landmarks: np.ndarray) -> None:
+    """Raise :class:`ReferenceUnusable` when the two faces' yaw proxies differ by more than MAX_YAW_DIFFERENCE."""
+    difference = abs(yaw_proxy(reference_landmarks) - yaw_proxy(target_landmarks))
+    if difference > MAX_YAW_DIFFERENCE:
+        raise ReferenceUnusable(f"the reference face is turned too differently from the masked face (yaw "
+                                f"difference {difference:.2f} > {MAX_YAW_DIFFERENCE}: a profile against a frontal "
+                                "face?)")
+
+
+def covered_share(landmarks: np.ndarray, occlusion: np.ndarray) -> float:
+    """The share of the lower face (hull of LOWER_FACE of (68, 2) landmarks) that ``occlusion`` (S, S) covers."""
+    region = np.zeros(occlusion.shape, np.uint8)
+    points = np.asarray(landmarks, np.float32)[list(LOWER_FACE)]
+    cv2.fillConvexPoly(region, np.round(cv2.convexHull(points)[:, 0]).astype(np.int32), 1)
+    inside = region > 0
+    return float((np.asarray(occlusion)[inside] > 0).mean()) if inside.any() else 0.0
+
+
+def align_reference(photo: np.ndarray, size: int, max_covered: float = MAX_COVERED) -> AlignedReference:
     """Find the largest face of a reference photo (H, W, 3) uint8 RGB, its landmarks and occlusions; align it.
 
-    Raises :class:`ReferenceUnusable` when there is no face, or when FaceMesh found no landmarks on it (the
-    mean-shape stand-in would make the warp meaningless).
+    Raises :class:`ReferenceUnusable` when there is no face, when FaceMesh found no landmarks on it (the
+    mean-shape stand-in would make the warp meaningless), or when more than ``max_covered`` of its lower face
+    is occluded (a mask, a hand).
     """
     faces = detect_faces(photo, max_faces=1)
     if not faces:
@@ -194,9 +237,13 @@ def align_reference(photo: np.ndarray, size: int) -> AlignedReference:
         raise ReferenceUnusable("no facial landmarks found on the reference face")
     aligned = align_face(photo, face, size=size)
     occlusion, _ = find_occlusions(photo, [face])
-    crop_occlusion = cv2.warpAffine(occlusion.astype(np.float32), aligned.matrix, (size, size)) > 0.25
-    return AlignedReference(aligned.image, transform_face(face, aligned.matrix).landmarks,
-                            crop_occlusion.astype(np.uint8))
+    crop_occlusion = (cv2.warpAffine(occlusion.astype(np.float32), aligned.matrix, (size, size)) > 0.25
+                      ).astype(np.uint8)
+    landmarks = transform_face(face, aligned.matrix).landmarks
+    covered = covered_share(landmarks, crop_occlusion)
+    if covered > max_covered:
+        raise ReferenceUnusable(f"the reference photo's lower face is covered ({covered:.0%} of it)")
+    return AlignedReference(aligned.image, landmarks, crop_occlusion)
 
 
 def check_cover(warped: WarpedReference, hole: np.ndarray) -> None:
