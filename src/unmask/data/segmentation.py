@@ -120,8 +120,8 @@ class OccluderDataModule(L.LightningDataModule):
                  clean_share: float = 0.2, seed: int = 0, weights: dict[str, float] | None = None,
                  degrade: float = 0.0) -> None:
         super().__init__()
-        self.save_hyperparameters()
         self.splits: dict[str, OccluderCrops] = {}
+        self.save_hyperparameters()
 
     def setup(self, stage: str | None = None) -> None:
         """Read the manifest and build the train (random) and val (fixed) datasets."""

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from unmask.models.discriminators import hole_boxes
+
 LUMA = (0.299, 0.587, 0.114)
 LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 
@@ -45,16 +47,10 @@ def detail_ratio(output_energy: list[float], truth_energy: list[float]) -> float
 
 
 def hole_box(mask: np.ndarray, margin: float = 0.15) -> tuple[int, int, int]:
-    """Square box ``(top, left, side)`` around a hole (H, W) mask, grown by ``margin`` of its side, inside the image."""
-    rows, cols = np.nonzero(mask)
-    height, width = mask.shape
-    if len(rows) == 0:
-        side = min(height, width)
-        return (height - side) // 2, (width - side) // 2, side
-    side = max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
-    side = min(int(round(side * (1 + 2 * margin))), height, width)
-    top = int(np.clip((rows.min() + rows.max() + 1 - side) // 2, 0, height - side))
-    left = int(np.clip((cols.min() + cols.max() + 1 - side) // 2, 0, width - side))
+    """Square box ``(top, left, side)`` around a hole (H, W) mask, grown by ``margin`` of its side, inside the image
+    (:func:`unmask.models.discriminators.hole_boxes` of one mask, in whole pixels)."""
+    hole = torch.from_numpy(np.asarray(mask) != 0).float()[None, None]
+    top, left, side = hole_boxes(hole, min_fraction=0.0, margin=margin)[0].floor().int().tolist()
     return top, left, side
 
 

@@ -16,29 +16,25 @@ def hinge_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return -fake_logits.mean()
 
 
-def ragan_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """Relativistic average discriminator loss (DMFN, ESRGAN); logits (B, ...) -> scalar.
-
-    ``BCE(D(real) - mean D(fake), 1) + BCE(D(fake) - mean D(real), 0)``, means taken over every element.
-    """
+def _relativistic(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_target: float) -> torch.Tensor:
+    """``BCE(D(real) - mean D(fake), real_target) + BCE(D(fake) - mean D(real), 1 - real_target)``, means taken over
+    every element; logits (B, ...) -> scalar."""
     real_rel = real_logits - fake_logits.mean()
     fake_rel = fake_logits - real_logits.mean()
-    return F.binary_cross_entropy_with_logits(
-        real_rel, torch.ones_like(real_rel)
-    ) + F.binary_cross_entropy_with_logits(fake_rel, torch.zeros_like(fake_rel))
+    return (F.binary_cross_entropy_with_logits(real_rel, torch.full_like(real_rel, real_target))
+            + F.binary_cross_entropy_with_logits(fake_rel, torch.full_like(fake_rel, 1.0 - real_target)))
+
+
+def ragan_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Relativistic average discriminator loss (DMFN, ESRGAN): ``BCE(D(real) - mean D(fake), 1) + BCE(D(fake) -
+    mean D(real), 0)``; logits (B, ...) -> scalar."""
+    return _relativistic(real_logits, fake_logits, 1.0)
 
 
 def ragan_g_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """Relativistic average generator loss; logits (B, ...) -> scalar. ``real_logits`` is detached.
-
-    ``BCE(D(real) - mean D(fake), 0) + BCE(D(fake) - mean D(real), 1)``.
-    """
-    real_logits = real_logits.detach()
-    real_rel = real_logits - fake_logits.mean()
-    fake_rel = fake_logits - real_logits.mean()
-    return F.binary_cross_entropy_with_logits(
-        real_rel, torch.zeros_like(real_rel)
-    ) + F.binary_cross_entropy_with_logits(fake_rel, torch.ones_like(fake_rel))
+    """Relativistic average generator loss: the targets swapped, ``real_logits`` detached; logits (B, ...) ->
+    scalar."""
+    return _relativistic(real_logits.detach(), fake_logits, 0.0)
 
 
 def nsgan_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
+
+Features = Mapping[str, torch.Tensor]  # feature maps by layer name
 
 
 def _weighted_sum(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float] | None) -> torch.Tensor:
@@ -14,19 +16,18 @@ def _weighted_sum(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float
     ).sum()
 
 
-def perceptual_loss(
-    pred_features: Mapping[str, torch.Tensor],
-    target_features: Mapping[str, torch.Tensor],
-    layer_weights: Mapping[str, float] | None = None,
-) -> torch.Tensor:
+def _layer_sum(distance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], pred_features: Features,
+               target_features: Features, layer_weights: Mapping[str, float] | None) -> torch.Tensor:
+    """Sum over the target's layers of ``distance(pred, target)`` (target detached), weighted per layer. Scalar."""
+    return _weighted_sum({name: distance(pred_features[name], target.detach())
+                          for name, target in target_features.items()}, layer_weights)
+
+
+def perceptual_loss(pred_features: Features, target_features: Features,
+                    layer_weights: Mapping[str, float] | None = None) -> torch.Tensor:
     """Sum over layers of the mean L1 distance between features; target features are detached. Scalar."""
-    return _weighted_sum(
-        {
-            name: (pred_features[name] - target.detach()).abs().mean()
-            for name, target in target_features.items()
-        },
-        layer_weights,
-    )
+    return _layer_sum(lambda pred, target: (pred - target).abs().mean(), pred_features, target_features,
+                      layer_weights)
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -36,16 +37,8 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
 
 
-def style_loss(
-    pred_features: Mapping[str, torch.Tensor],
-    target_features: Mapping[str, torch.Tensor],
-    layer_weights: Mapping[str, float] | None = None,
-) -> torch.Tensor:
+def style_loss(pred_features: Features, target_features: Features,
+               layer_weights: Mapping[str, float] | None = None) -> torch.Tensor:
     """Sum over layers of the mean L1 distance between Gram matrices; target features are detached. Scalar."""
-    return _weighted_sum(
-        {
-            name: (gram_matrix(pred_features[name]) - gram_matrix(target.detach())).abs().mean()
-            for name, target in target_features.items()
-        },
-        layer_weights,
-    )
+    return _layer_sum(lambda pred, target: (gram_matrix(pred) - gram_matrix(target)).abs().mean(), pred_features,
+                      target_features, layer_weights)

@@ -8,6 +8,7 @@ image at a time in uint8 numpy; pixels outside the hole (mask <= 0.5) are return
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import cv2
 import numpy as np
@@ -335,13 +336,7 @@ def biharmonic() -> ClassicalInpainter:
 
 
 @register_model("patchmatch")
-def patchmatch(
-    patch_size: int = 7,
-    em_steps: int = 2,
-    search_iterations: int = 2,
-    coarsest_side: int = 24,
-    seed: int = 0,
-    feature_order: int | None = 2,
-) -> ClassicalInpainter:
-    """Multi-scale exemplar fill with a PatchMatch nearest-neighbour field (pure numpy)."""
-    return PatchMatchInpainter(patch_size, em_steps, search_iterations, coarsest_side, seed, feature_order)
+def patchmatch(**kwargs: Any) -> ClassicalInpainter:
+    """Multi-scale exemplar fill with a PatchMatch nearest-neighbour field (pure numpy); ``kwargs``: those of
+    :class:`PatchMatchInpainter`."""
+    return PatchMatchInpainter(**kwargs)

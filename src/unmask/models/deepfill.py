@@ -22,6 +22,14 @@ def _stage_input(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.cat([image, torch.ones_like(mask), mask], dim=1)
 
 
+def _encoder(widths: tuple[int, ...], last_activation: str = "elu") -> list[nn.Module]:
+    """Gated convs from the 5-channel stage input through ``widths`` output channels: 5x5 first, then 3x3; the
+    second and fourth halve H and W; the last one ends in ``last_activation``."""
+    return [GatedConv2d(c_in, c_out, 5 if i == 0 else 3, stride=2 if i in (1, 3) else 1,
+                        activation=last_activation if i == len(widths) - 1 else "elu")
+            for i, (c_in, c_out) in enumerate(zip((5, *widths[:-1]), widths, strict=True))]
+
+
 def _dilated_block(channels: int) -> list[nn.Module]:
     """Four 3x3 gated convs with dilation 2, 4, 8, 16 keeping ``channels``."""
     return [GatedConv2d(channels, channels, 3, dilation=rate) for rate in (2, 4, 8, 16)]
@@ -59,37 +67,12 @@ class DeepFillV2Generator(nn.Module):
             raise UnmaskError(f"cnum must be a positive multiple of 4, got {cnum}")
         if in_size % 8:
             raise UnmaskError(f"in_size must be a multiple of 8, got {in_size}")
-        self.cnum = cnum
-        self.in_size = in_size
+        self.cnum, self.in_size = cnum, in_size
         half, c2 = cnum // 2, 2 * cnum
 
-        self.coarse = nn.Sequential(
-            GatedConv2d(5, half, 5),
-            GatedConv2d(half, cnum, 3, stride=2),
-            GatedConv2d(cnum, cnum, 3),
-            GatedConv2d(cnum, c2, 3, stride=2),
-            GatedConv2d(c2, c2, 3),
-            GatedConv2d(c2, c2, 3),
-            *_dilated_block(c2),
-            _decoder(c2, cnum),
-        )
-        self.refine_dilated = nn.Sequential(
-            GatedConv2d(5, half, 5),
-            GatedConv2d(half, half, 3, stride=2),
-            GatedConv2d(half, cnum, 3),
-            GatedConv2d(cnum, cnum, 3, stride=2),
-            GatedConv2d(cnum, c2, 3),
-            GatedConv2d(c2, c2, 3),
-            *_dilated_block(c2),
-        )
-        self.refine_attention_encoder = nn.Sequential(
-            GatedConv2d(5, half, 5),
-            GatedConv2d(half, half, 3, stride=2),
-            GatedConv2d(half, cnum, 3),
-            GatedConv2d(cnum, c2, 3, stride=2),
-            GatedConv2d(c2, c2, 3),
-            GatedConv2d(c2, c2, 3, activation="relu"),
-        )
+        self.coarse = nn.Sequential(*_encoder((half, cnum, cnum, c2, c2, c2)), *_dilated_block(c2), _decoder(c2, cnum))
+        self.refine_dilated = nn.Sequential(*_encoder((half, half, cnum, cnum, c2, c2)), *_dilated_block(c2))
+        self.refine_attention_encoder = nn.Sequential(*_encoder((half, half, cnum, c2, c2, c2), "relu"))
         self.contextual_attention = ContextualAttention(rate=2, softmax_scale=10.0, fuse=True)
         self.refine_attention_decoder = nn.Sequential(GatedConv2d(c2, c2, 3), GatedConv2d(c2, c2, 3))
         self.refine_decoder = _decoder(2 * c2, cnum)

@@ -53,12 +53,12 @@ def _layer_outputs(layers: nn.ModuleList, image: torch.Tensor,
     return x, features
 
 
-def hole_boxes(mask: torch.Tensor, min_fraction: float = 0.25) -> torch.Tensor:
+def hole_boxes(mask: torch.Tensor, min_fraction: float = 0.25, margin: float = 0.0) -> torch.Tensor:
     """Square boxes around each hole, ``(y0, x0, side)`` in pixels: (B, 1, H, W) -> (B, 3) float.
 
-    The side is the hole's larger extent, at least ``min_fraction`` of the image and at most its shorter side;
-    the box is centred on the hole and shifted to lie inside the image. An empty mask gives the whole image
-    (its shorter side).
+    The side is the hole's larger extent grown by ``margin`` of it on each side (rounded to whole pixels), at least
+    ``min_fraction`` of the image and at most its shorter side; the box is centred on the hole and shifted to lie
+    inside the image. An empty mask gives the whole image (its shorter side).
     """
     height, width = mask.shape[-2:]
     rows, cols = mask.amax(dim=(1, 3)) > 0.5, mask.amax(dim=(1, 2)) > 0.5
@@ -72,7 +72,8 @@ def hole_boxes(mask: torch.Tensor, min_fraction: float = 0.25) -> torch.Tensor:
     y0, x0 = torch.where(empty, 0.0, y0), torch.where(empty, 0.0, x0)
     y1, x1 = torch.where(empty, float(height), y1), torch.where(empty, float(width), x1)
     shortest = float(min(height, width))
-    side = torch.maximum(y1 - y0, x1 - x0).clamp(min_fraction * shortest, shortest)
+    grown = (torch.maximum(y1 - y0, x1 - x0).double() * (1 + 2 * margin)).round().float()
+    side = grown.clamp(min_fraction * shortest, shortest)
     top = ((y0 + y1 - side) / 2).clamp(torch.zeros_like(side), height - side)
     left = ((x0 + x1 - side) / 2).clamp(torch.zeros_like(side), width - side)
     return torch.stack([top, left, side], dim=1)
