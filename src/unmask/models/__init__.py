@@ -2,7 +2,7 @@
 a weights file, an ONNX graph or a training run into a ready model with its card (:mod:`unmask.models.loading`)."""
 
 import unmask.models.reference_guided  # noqa: F401  (registers the model(image, mask, reference, validity) one)
-from unmask.models import classical, deepfill, dmfn, hog_guided, pconv  # noqa: F401  (registers every model)
+from unmask.models import classical, deepfill, dmfn, hog_guided, mean_face, pconv  # noqa: F401  (registers every model)
 from unmask.models.loading import ModelCard, load
 from unmask.models.registry import create_model, list_models, register_model
 
