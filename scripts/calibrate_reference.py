@@ -8,7 +8,7 @@ photo with a photo of another person of the split as its reference, it prints th
 pipeline's checks measure: the FaceNet similarity between the aligned reference and the masked face filled without
 it (``pipeline.SAME_PERSON``), the yaw difference of the two faces (``reference.MAX_YAW_DIFFERENCE``), the share of
 the reference's lower face found occluded (``reference.MAX_COVERED``) and the ring similarity of the kept warp
-(``reference_blend.MIN_AGREEMENT``); for the last, also with the clean photo itself as the reference.
+(``reference_blend.MIN_AGREEMENT``).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def measure(unmasker: Unmasker, facenet: FaceNetIdentity, masked: np.ndarray, ho
 
 
 def main() -> None:
-    """Print the percentiles of each measure for same-person, other-person and same-photo references."""
+    """Print the percentiles of each measure for same-person and other-person references."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True)
     parser.add_argument("--split", default="val")
@@ -64,7 +64,7 @@ def main() -> None:
     manifest = read_manifest(args.data).select(split=args.split, sets=PAIR_SETS)
     pairs = identity_pairs(manifest)[:args.limit]
     unmasker, facenet = Unmasker(), FaceNetIdentity(args.facenet)
-    rows: dict[str, list[dict[str, float]]] = {"same person": [], "other person": [], "same photo": []}
+    rows: dict[str, list[dict[str, float]]] = {"same person": [], "other person": []}
     for index, (row, others) in enumerate(tqdm(pairs)):
         rng = np.random.default_rng(sample_seed(args.seed, index))
         image, landmarks = load_crop(manifest, row, 256)
@@ -73,7 +73,7 @@ def main() -> None:
         if manifest.rows[stranger]["identity"] == manifest.rows[row]["identity"]:
             continue
         references = {"same person": load_crop(manifest, others[0], 256)[0],
-                      "other person": load_crop(manifest, stranger, 256)[0], "same photo": image}
+                      "other person": load_crop(manifest, stranger, 256)[0]}
         for label, reference in references.items():
             try:
                 rows[label].append(measure(unmasker, facenet, masked, hole, reference))

@@ -29,7 +29,8 @@ DEFAULT_MODEL = "pconv"  # the best shipped model on face masks and eye bars (do
 FALLBACK_MODEL = "telea"  # used when no trained weights are installed
 CLASSICAL_SIZE = 256  # crop size for models without shipped weights (classical baselines)
 REFERENCE_MODEL = "reference_composite"  # the label of a face filled from a reference photo (docs/REFERENCE.md)
-MAX_REFERENCE_SIZE = 512  # the largest crop side the reference composite is made at
+MAX_REFERENCE_SIZE = 768  # the largest crop side the reference composite is made at
+REFERENCE_OVERSAMPLE = 1.5  # crop pixels per photo pixel: resampling twice at 1:1 blurs (docs/REFERENCE.md)
 FACENET_RUNNER = "UNMASK_FACENET_RUNNER"  # environment variable: FaceNet graph runner for the identity check
 SAME_PERSON = 0.35  # FaceNet similarity below which a reference shows another person (docs/REFERENCE.md)
 CLASSICAL_MODELS = ("telea", "ns", "biharmonic", "patchmatch")
@@ -380,7 +381,7 @@ def reference_size(face: Face, smallest: int) -> int:
     the photo (the crop's pixels as large as the photo's), a multiple of 4 between ``smallest`` and
     MAX_REFERENCE_SIZE."""
     scale = float(np.sqrt(abs(np.linalg.det(template_matrix(face.keypoints, 256)[:, :2])))) / 256
-    side = int(round(1.0 / max(scale, 1e-6) / 4)) * 4
+    side = int(round(REFERENCE_OVERSAMPLE / max(scale, 1e-6) / 4)) * 4
     return int(np.clip(side, smallest, MAX_REFERENCE_SIZE))
 
 

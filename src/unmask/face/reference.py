@@ -34,7 +34,7 @@ MIN_COLOUR_PIXELS = 50  # fewer shared pixels than this and the colour is left a
 STD_RATIO = (0.5, 2.0)  # bounds of the per-channel spread ratio in the colour match
 MIN_HOLE_COVER = 0.3  # the warped reference must be valid on this share of the hole to guide the fill
 MAX_COVERED = 0.4  # a reference whose lower face is occluded on more than this share is unusable
-MAX_YAW_DIFFERENCE = 0.35  # the largest difference of yaw_proxy between the two faces (docs/REFERENCE.md)
+MAX_YAW_DIFFERENCE = 0.5  # the largest difference of yaw_proxy between the two faces (docs/REFERENCE.md)
 LOWER_FACE = (*range(2, 15), 29)  # the jaw from cheek to cheek and the nose below the eyes: the covered part
 DETECT_SIZE = 256  # aligned crops are searched for landmarks at this size, as the prepared crops were
 
@@ -108,8 +108,8 @@ def tps_warp(image: np.ndarray, source_points: np.ndarray, target_points: np.nda
 
 
 def remap(image: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Sample ``image`` (h, w[, C]) bilinearly at (H, W, 2) pixel positions; zero outside -> (H, W[, C])."""
-    return cv2.remap(image, positions[..., 0], positions[..., 1], cv2.INTER_LINEAR,
+    """Sample ``image`` (h, w[, C]) bicubically at (H, W, 2) pixel positions; zero outside -> (H, W[, C])."""
+    return cv2.remap(image, positions[..., 0], positions[..., 1], cv2.INTER_CUBIC,
                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 

@@ -5,8 +5,8 @@ lower-face landmarks of :mod:`unmask.face.reference` (the target's points under 
 the reference, so they are guesses) and a similarity fitted on the landmarks that the hole leaves visible (the
 reference keeps its own mouth and jaw shape). Each is also registered on the ring of known pixels around the hole:
 DIS optical flow (``cv2.DISOpticalFlow``) between the warped reference and the masked face, a similarity fitted to
-it by least median of squares, twice (given the same photo, this lands about 0.03 px from the true warp, the
-landmarks alone about 1 px). Of the four, the one with the highest ring similarity is kept: the zero-mean
+it by least median of squares, twice (landmarks alone are off by about a pixel; the flow brings a same-photo
+reference to a fraction of one). Of the four, the one with the highest ring similarity is kept: the zero-mean
 normalised cross-correlation of the grey detail (the image minus its blur) on the ring. That similarity is also the
 agreement measure: a reference that does not line up with the visible face (another expression or pose than a
 warp can absorb) is not used.
