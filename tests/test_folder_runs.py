@@ -154,3 +154,18 @@ def test_help_lists_models_and_first_onnx_run_is_announced(tmp_path, monkeypatch
     assert "exporting pconv to ONNX (once, about" in capsys.readouterr().err
     onnx_cache_path("pconv").write_bytes(b"cached")
     assert _announce_onnx_export("pconv", "onnxruntime") is None and _announce_onnx_export("pconv", "torch") is None
+
+
+def test_remove_with_a_reference_photo_runs_the_folder_and_resumes(astronaut, tmp_path, capsys):
+    save_image(tmp_path / "in" / "a.png", astronaut)
+    hole = np.zeros(astronaut.shape[:2], np.uint8)
+    hole[300:360, 200:300] = 255
+    save_image(tmp_path / "in" / "a.mask.png", hole)
+    save_image(tmp_path / "reference.png", astronaut)
+    command = ["remove", str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / "out"), "--mask", str(tmp_path / "in"),
+               "--model", "telea", "--reference", str(tmp_path / "reference.png")]
+    assert main(command) == 0
+    result = load_image(tmp_path / "out" / "a.png")
+    assert np.array_equal(result[hole == 0], astronaut[hole == 0])
+    assert "reference=sha256:" in Image.open(tmp_path / "out" / "a.png").text[SETTINGS_KEY]
+    assert main(command) == 0 and "wrote 0 image(s)" in capsys.readouterr().out  # the same settings: skipped

@@ -1,17 +1,19 @@
 """Folder runs of the pipeline: stream photos, batch their faces through the model, write each result atomically.
 
-``remove_folder`` is what ``unmask remove`` calls. Photos are read, detected and aligned by a DataLoader (optionally
-in worker processes) a few at a time, so memory stays bounded however many files there are; the face crops of
-``batch_size`` photos go through the network in one call; every result is written with a temporary file and a
-rename, and its mask (``--save-mask``) before it, so an output that exists is complete and a killed run resumes
-where it stopped. With ``devices`` the same dataset, model call and writer run under Lightning's
-``trainer.predict`` (:func:`predict_folder`): data-parallel over N GPUs (DDP), or N CPU processes without a GPU.
+``remove_folder`` is what ``unmask remove`` calls (``occlude_folder``: ``unmask occlude``). Photos are read,
+detected and aligned by a DataLoader (optionally in worker processes) a few at a time, so memory stays bounded
+however many files there are; the face crops of ``batch_size`` photos go through the network in one call; every
+result is written with a temporary file and a rename, and its mask (``--save-mask``) before it, so an output that
+exists is complete and a killed run resumes where it stopped. With ``devices`` the same dataset, model call and
+writer run under Lightning's ``trainer.predict`` (:func:`predict_folder`): data-parallel over N GPUs (DDP), or N
+CPU processes without a GPU. With a reference photo, each photo is filled from it in turn.
 """
 
 from __future__ import annotations
 
 import glob
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +23,10 @@ import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from unmask.errors import UnmaskError
+from unmask.face import detect_faces
 from unmask.io import (
     IMAGE_SUFFIXES,
     image_to_tensor,
@@ -32,7 +36,16 @@ from unmask.io import (
     save_image,
     tensor_to_image,
 )
-from unmask.pipeline import PhotoJob, PhotoPreparer, Unmasker, UnmaskResult, grow_mask
+from unmask.occlusion import FACE_KINDS, occlude
+from unmask.pipeline import (
+    REFERENCE_MODEL,
+    PhotoJob,
+    PhotoPreparer,
+    ReferenceWarning,
+    Unmasker,
+    UnmaskResult,
+    grow_mask,
+)
 from unmask.provenance import provenance_metadata
 from unmask.runplan import SETTINGS_KEY, Resume, check_names, file_digest
 
@@ -267,27 +280,57 @@ def run_settings(unmasker: Unmasker, grow: int = 0, extra: str = "") -> Callable
     return settings
 
 
+def _fill_with_reference(run: Plan, unmasker: Unmasker, reference: np.ndarray, grow: int,
+                         writer: ResultWriter) -> None:
+    """Each task in turn through ``unmasker(image, reference=...)`` (a reference fill is made per photo, not batched),
+    written as it comes; counted in ``writer``."""
+    for task in run.tasks:
+        try:
+            image = load_image(task.source)
+            mask, notes = (None, []) if task.mask_source is None else load_given_mask(task.mask_source, image.shape,
+                                                                                     grow)
+            with warnings.catch_warnings():  # the notes below say it once, without a source line
+                warnings.simplefilter("ignore", ReferenceWarning)
+                result = unmasker(image, mask=mask, reference=reference)
+        except UnmaskError as error:
+            writer.report(f"{task.source}: {error}")
+            writer.failed += 1
+            continue
+        for note in notes + result.notes:
+            writer.report(f"{task.source.name}: {note}")
+        save_outputs(task, result, unmasker.model_name if result.notes else REFERENCE_MODEL)
+        writer.written += 1
+
+
 def remove_folder(inputs: list[Path], out_dir: Path, unmasker: Unmasker, mask: str | Path | None = None,
                   save_mask: bool = False, batch_size: int = 4, workers: int = 0, devices: int | None = None,
-                  progress: bool = True, grow: int = 0, overwrite: bool = False) -> tuple[int, int, Plan]:
+                  progress: bool = True, grow: int = 0, overwrite: bool = False,
+                  reference: str | Path | None = None) -> tuple[int, int, Plan]:
     """Process ``inputs`` into ``out_dir``; returns (written, failed, the plan: what was skipped and why).
 
     ``mask``: None (find each photo's mask), a mask file (one photo) or a folder of masks matched by name;
-    ``grow``: px given masks are grown by; ``overwrite``: remake outputs an earlier run made with these settings.
+    ``grow``: px given masks are grown by; ``overwrite``: remake outputs an earlier run made with these settings;
+    ``reference``: a second, unmasked photo of the same person that every photo's largest face is filled from.
     """
     if batch_size < 1 or workers < 0 or (devices is not None and devices < 1):
         raise UnmaskError("--batch-size and --devices must be at least 1 and --workers at least 0")
-    run = plan(inputs, out_dir, save_mask, None if mask is None else Path(mask), run_settings(unmasker, grow),
+    extra, reference_photo = "", None
+    if reference is not None:
+        unmasker.guided_model()  # refuse before any work when the reference fill cannot run
+        reference_photo = load_image(reference)
+        extra = f" reference=sha256:{file_digest(Path(reference))}"
+    run = plan(inputs, out_dir, save_mask, None if mask is None else Path(mask), run_settings(unmasker, grow, extra),
                overwrite)
     writer = ResultWriter(unmasker, getattr(unmasker.model, "model_name", unmasker.model_name))
     for failure in run.failures:
         writer.report(failure)
     if not run.tasks:
         return 0, len(run.failures), run
+    if reference_photo is not None:
+        _fill_with_reference(run, unmasker, reference_photo, grow, writer)
+        return writer.written, writer.failed + len(run.failures), run
     loader = _loader(PhotoDataset(run.tasks, unmasker.preparer(), grow), batch_size, workers)
     if devices is None:
-        from tqdm import tqdm
-
         with tqdm(total=len(run.tasks), desc="remove", unit="img", disable=not progress or len(run.tasks) < 2) as bar:
             for items, crops, holes in loader:
                 writer.write(items, unmasker.fill(crops, holes) if len(crops) else crops)
@@ -295,3 +338,39 @@ def remove_folder(inputs: list[Path], out_dir: Path, unmasker: Unmasker, mask: s
     else:
         predict_folder(loader, unmasker, writer, devices, progress)
     return writer.written, writer.failed + len(run.failures), run
+
+
+def occlude_folder(inputs: list[Path], out_dir: Path, kind: str, seed: int = 0,
+                   ratio: tuple[float, float] | None = None, border: bool | None = None,
+                   report: Callable[[str], None] | None = None) -> int:
+    """Write ``<name>.png`` (occluded by ``kind``) and ``<name>.mask.png`` (white = hole) for every input into
+    ``out_dir`` (``unmask occlude``); photo ``i`` draws from ``default_rng([seed, i])``. Returns how many failed.
+
+    A face kind covers every face found (a photo without one fails); ``ratio`` and ``border`` choose the hole-ratio
+    bucket and border contact of the other kinds.
+    """
+    report = report or (lambda line: print(f"unmask: {line}", file=sys.stderr))
+    outputs = {path: [out_dir / f"{path.stem}.png", out_dir / f"{path.stem}.mask.png"] for path in inputs}
+    check_names(outputs)  # before anything is written: never over an input, never two inputs to one file
+    failures = 0
+    for index, path in enumerate(tqdm(inputs, desc="occlude", unit="img", disable=len(inputs) < 2)):
+        try:
+            image = load_image(path)
+            rng = np.random.default_rng([seed, index])
+            if kind in FACE_KINDS:
+                faces = detect_faces(image)
+                if not faces:
+                    raise UnmaskError(f"{path}: no face found (a {kind} occlusion needs one)")
+                hole = np.zeros(image.shape[:2], np.uint8)
+                for face in faces:
+                    image, mask = occlude(image, kind, rng, face=face)
+                    hole |= mask
+            else:
+                image, hole = occlude(image, kind, rng, ratio=ratio, border=border)
+        except UnmaskError as error:
+            report(str(error))
+            failures += 1
+            continue
+        save_image(outputs[path][0], image)
+        save_image(outputs[path][1], (hole > 0).astype(np.uint8) * 255)
+    return failures

@@ -1,4 +1,8 @@
-"""Command line: ``unmask demo | remove | occlude | prepare | detect | train | evaluate | export | serve | study``."""
+"""Command line: ``unmask demo | remove | occlude | prepare | detect | train | evaluate | export | serve | study``.
+
+Argument parsing only: each handler hands its work to the package. Handlers import what they run inside their body
+(start-up time: ``unmask --help`` and argument errors must not wait seconds for torch, OpenCV or Lightning).
+"""
 
 from __future__ import annotations
 
@@ -36,77 +40,13 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_occlude(args: argparse.Namespace) -> int:
     """Write ``<name>.png`` (occluded) and ``<name>.mask.png`` (white = hole) for every input image."""
-    import numpy as np
-    from tqdm import tqdm
-
-    from unmask.face import detect_faces
-    from unmask.io import list_images, load_image, save_image
-    from unmask.occlusion import FACE_KINDS, occlude
-    from unmask.runplan import check_names
+    from unmask.batch import occlude_folder
+    from unmask.io import list_images
 
     inputs = list_images(args.inputs)
     out_dir = Path(args.output)
-    outputs = {path: [out_dir / f"{path.stem}.png", out_dir / f"{path.stem}.mask.png"] for path in inputs}
-    check_names(outputs)  # before anything is written: never over an input, never two inputs to one file
-    failures = 0
-    for index, path in enumerate(tqdm(inputs, desc="occlude", unit="img", disable=len(inputs) < 2)):
-        targets = outputs[path]
-        try:
-            image = load_image(path)
-            rng = np.random.default_rng([args.seed, index])
-            if args.kind in FACE_KINDS:
-                faces = detect_faces(image)
-                if not faces:
-                    raise UnmaskError(f"{path}: no face found (a {args.kind} occlusion needs one)")
-                hole = np.zeros(image.shape[:2], np.uint8)
-                for face in faces:
-                    image, mask = occlude(image, args.kind, rng, face=face)
-                    hole |= mask
-            else:
-                image, hole = occlude(image, args.kind, rng, ratio=args.ratio, border=args.border)
-        except UnmaskError as error:
-            print(f"unmask: {error}", file=sys.stderr)
-            failures += 1
-            continue
-        save_image(targets[0], image)
-        save_image(targets[1], (hole > 0).astype(np.uint8) * 255)
+    failures = occlude_folder(inputs, out_dir, args.kind, args.seed, args.ratio, args.border)
     print(f"occluded {len(inputs) - failures} of {len(inputs)} images into {out_dir}")
-    return 1 if failures else 0
-
-
-def _remove_with_reference(args: argparse.Namespace, inputs: list[Path], out_dir: Path, unmasker) -> int:
-    """``remove --reference PHOTO``: each photo in turn through ``Unmasker(image, reference=photo)``."""
-    import warnings
-
-    from unmask.batch import load_given_mask, plan, run_settings, save_outputs
-    from unmask.io import load_image
-    from unmask.pipeline import REFERENCE_MODEL, ReferenceWarning
-    from unmask.runplan import file_digest
-
-    unmasker.guided_model()  # refuse before any work when no reference-guided weights are shipped
-    reference = load_image(args.reference)
-    settings = run_settings(unmasker, args.grow or 0, f" reference=sha256:{file_digest(Path(args.reference))}")
-    run = plan(inputs, out_dir, args.save_mask, _mask_source(args), settings, args.overwrite)
-    for failure in run.failures:
-        print(f"unmask: {failure}", file=sys.stderr)
-    written, failures = 0, len(run.failures)
-    for task in run.tasks:
-        try:
-            image = load_image(task.source)
-            mask, notes = (None, []) if task.mask_source is None else load_given_mask(task.mask_source, image.shape,
-                                                                                     args.grow or 0)
-            with warnings.catch_warnings():  # the notes below say it once, without a source line
-                warnings.simplefilter("ignore", ReferenceWarning)
-                result = unmasker(image, mask=mask, reference=reference)
-        except UnmaskError as error:
-            print(f"unmask: {task.source}: {error}", file=sys.stderr)
-            failures += 1
-            continue
-        for note in notes + result.notes:
-            print(f"unmask: {task.source.name}: {note}", file=sys.stderr)
-        save_outputs(task, result, unmasker.model_name if result.notes else REFERENCE_MODEL)
-        written += 1
-    print(f"wrote {written} image(s) to {out_dir}{run.resume.summary()}" + (f"; {failures} failed" if failures else ""))
     return 1 if failures else 0
 
 
@@ -148,11 +88,9 @@ def run_remove(args: argparse.Namespace) -> int:
     unmasker = Unmasker(args.model, backend=args.backend, grow=DEFAULT_GROW if args.grow is None else args.grow)
     if started is not None:
         print(f"unmask: exported in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    if args.reference is not None:
-        return _remove_with_reference(args, inputs, out_dir, unmasker)
     written, failures, run = remove_folder(inputs, out_dir, unmasker, _mask_source(args), args.save_mask,
                                            args.batch_size, args.workers, args.devices, grow=args.grow or 0,
-                                           overwrite=args.overwrite)
+                                           overwrite=args.overwrite, reference=args.reference)
     print(f"wrote {written} image(s) to {out_dir}{run.resume.summary()}" + (f"; {failures} failed" if failures else ""))
     return 1 if failures else 0
 

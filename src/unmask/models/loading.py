@@ -156,10 +156,8 @@ def load(spec: str | os.PathLike | nn.Module, backend: str = "torch", *, model: 
     if model is not None and path.suffix != ".safetensors":
         raise UnmaskError(f"{path}: weights must be a .safetensors file (pickled checkpoints are not loaded)")
     if path.suffix == ".onnx":
-        onnx = OnnxInpainter(path, threads)
-        digest = sha256_of(path)
-        return _declare(onnx, text, onnx.model_name, onnx.kwargs, onnx.metadata.get("unmask_weights", f"file:{digest}"),
-                        digest)
+        onnx, digest = OnnxInpainter(path, threads), sha256_of(path)  # its own claim stays in onnx.metadata
+        return _declare(onnx, text, onnx.model_name, onnx.kwargs, f"file:{digest}", digest)
     if path.suffix == ".safetensors":
         built = _from_safetensors(path, model, kwargs, size, sha256)
     elif is_run(path) or path.suffix == ".ckpt":
