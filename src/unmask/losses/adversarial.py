@@ -45,5 +45,5 @@ def nsgan_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.
 
 
 def nsgan_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss ``BCE(D(fake), 1)`` (EdgeConnect, seed 001); logits (B, ...) -> scalar."""
+    """Non-saturating generator loss ``BCE(D(fake), 1)`` (EdgeConnect); logits (B, ...) -> scalar."""
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))

@@ -93,7 +93,7 @@ def crop_boxes(x: torch.Tensor, boxes: torch.Tensor, size: int, mode: str = "bil
 
 
 class GlobalLocalDiscriminator(nn.Module):
-    """DMFN's discriminator (seed 003): a global branch on the whole image and a local branch on the hole.
+    """DMFN's discriminator: a global branch on the whole image and a local branch on the hole.
 
     Each branch is an :class:`SNPatchGAN`. The local branch sees a square crop around the hole's bounding box
     (:func:`hole_boxes`, the same box for real and fake images), resized to ``local_fraction`` of the image

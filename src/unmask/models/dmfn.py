@@ -1,4 +1,4 @@
-"""DMFN generator (Hui et al. 2020, "Image fine-grained inpainting"; seed 003).
+"""DMFN generator (Hui et al. 2020, "Image fine-grained inpainting").
 
 Encoder: 5x5 conv, then 3x3 convs with two stride-2 downsamplings to ``4 * nf`` channels at 1/4 resolution.
 Middle: ``blocks`` dense multi-scale fusion blocks (DMFB). Decoder: two 4x4 transposed convs back to full

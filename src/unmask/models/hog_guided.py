@@ -1,4 +1,4 @@
-"""HOG-guided two-stage face inpainting (seed 001): a face-shape predictor, then an inpainting network.
+"""HOG-guided two-stage face inpainting: a face-shape predictor, then an inpainting network.
 
 Stage 1 (G_H) predicts the HOG descriptor map of the complete face from the masked image and the mask; its
 prediction replaces the HOG blocks that the hole touches (the other blocks are computed from the known pixels).

@@ -1,4 +1,4 @@
-"""Partial-convolution U-Net (Liu et al. 2018; seed 002).
+"""Partial-convolution U-Net (Liu et al. 2018).
 
 Encoder: eight stride-2 partial convs with kernels 7,5,5,3,3,3,3,3 and 64,128,256,512,512,512,512,512 channels,
 batch norm from the second layer on, ReLU. Decoder: eight steps of x2 upsampling (features: nearest as in the paper,

@@ -176,7 +176,7 @@ class PConvRecipe(RecipeGAN):
 
 
 class DMFNRecipe(RecipeGAN):
-    """DMFN (Hui et al. 2020; seed 003) with the weights of its reference code:
+    """DMFN (Hui et al. 2020) with the weights of its reference code:
     ``l1 * L1(comp) + feature * (self-guided(relu1_1, relu2_1) + VGG matching(relu3_1, relu4_1, relu5_1))
     + align * centroid MSE(relu4_1) + eta * D-feature matching + adv * RaGAN``; 1, 25, 1, 5, 0.003.
 
@@ -226,7 +226,7 @@ class DMFNRecipe(RecipeGAN):
 
 
 class HOGRecipe(RecipeGAN):
-    """HOG-guided two-stage network (seed 001).
+    """HOG-guided two-stage network: a face-shape (HOG) predictor, then an inpainting network.
 
     Stage 1: ``hog_l1 * L1(HOG_pred, HOG(truth)) + hog_adv * GAN(D_H)`` (1 : 1), D_H an SN-PatchGAN on the HOG
     map (hole blocks predicted, the rest true) and the block hole map. Stage 2 (EdgeConnect weights):
