@@ -4,6 +4,7 @@ import torch
 import torch.nn as nn
 import yaml
 
+from unmask.cli import main
 from unmask.data.manifest import face_from_landmarks, write_manifest
 from unmask.data.pairs import PairDataModule, ReferencePairs, load_filler, target_landmarks
 from unmask.errors import UnmaskError
@@ -23,7 +24,7 @@ from unmask.face.reference import (
     warp_reference,
     yaw_proxy,
 )
-from unmask.io import image_to_tensor, save_image
+from unmask.io import image_to_tensor, load_image, save_image
 from unmask.losses import masked_l1
 from unmask.models import create_model
 from unmask.models.pretrained import card
@@ -367,3 +368,15 @@ def test_a_harmoniser_gets_the_composite_as_its_reference(masked, astronaut, one
     assert hole.shape == share.shape == (1, 1, SIZE, SIZE) and (share * hole).sum() > 0.5 * hole.sum()
     inside = hole.bool().expand_as(reference)
     assert (reference - image)[inside].abs().mean() > 0.05  # the hole of the composite is filled, not masked
+
+
+def test_unmask_remove_with_the_same_photo_as_reference_brings_the_face_back(masked, astronaut, tmp_path):
+    occluded, truth = masked
+    save_image(tmp_path / "in" / "a.png", occluded)
+    save_image(tmp_path / "in" / "a.mask.png", truth * 255)
+    save_image(tmp_path / "reference.png", astronaut)
+    command = ["remove", str(tmp_path / "in" / "a.png"), "--mask", str(tmp_path / "in")]
+    assert main([*command, "-o", str(tmp_path / "plain")]) == 0
+    assert main([*command, "-o", str(tmp_path / "guided"), "--reference", str(tmp_path / "reference.png")]) == 0
+    plain, guided = (load_image(tmp_path / folder / "a.png") for folder in ("plain", "guided"))
+    assert _hole_psnr(guided, astronaut, truth) > _hole_psnr(plain, astronaut, truth) + 6

@@ -36,6 +36,7 @@ MIN_HOLE_COVER = 0.3  # the warped reference must be valid on this share of the 
 MAX_COVERED = 0.4  # a reference whose lower face is occluded on more than this share is unusable
 MAX_YAW_DIFFERENCE = 0.5  # the largest difference of yaw_proxy between the two faces (docs/REFERENCE.md)
 LOWER_FACE = (*range(2, 15), 29)  # the jaw from cheek to cheek and the nose below the eyes: the covered part
+TPS_STEP = 2  # the spline is evaluated on a grid of this many px and interpolated between (it is smooth)
 DETECT_SIZE = 256  # aligned crops are searched for landmarks at this size, as the prepared crops were
 
 
@@ -85,9 +86,16 @@ def tps_map(source_points: np.ndarray, target_points: np.ndarray, size: tuple[in
     if not spline:
         raise UnmaskError(f"the thin-plate spline could not be fitted to the landmarks: {spline}")
     height, width = size
-    ys, xs = np.mgrid[0:height, 0:width]
-    grid = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
-    return spline(grid).reshape(height, width, 2).astype(np.float32)
+    rows, columns = -(-(height - 1) // TPS_STEP) + 1, -(-(width - 1) // TPS_STEP) + 1
+    ys, xs = np.meshgrid(np.linspace(0, height - 1, rows), np.linspace(0, width - 1, columns), indexing="ij")
+    coarse = spline(np.stack([xs.ravel(), ys.ravel()], axis=1)).reshape(rows, columns, 2).astype(np.float32)
+    if (rows, columns) == (height, width):
+        return coarse
+    # the spline is smooth: evaluated every TPS_STEP px and interpolated bilinearly (corners aligned)
+    u = np.arange(width, dtype=np.float32) * ((columns - 1) / max(width - 1, 1))
+    v = np.arange(height, dtype=np.float32) * ((rows - 1) / max(height - 1, 1))
+    grid_u, grid_v = np.meshgrid(u, v)
+    return cv2.remap(coarse, grid_u, grid_v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def tps_warp(image: np.ndarray, source_points: np.ndarray, target_points: np.ndarray,
