@@ -4,6 +4,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -136,3 +137,15 @@ def test_evaluate_and_export_take_a_weights_file_and_a_run_folder(shipped, tmp_p
     assert json.loads(meta["unmask_kwargs"]) == PCONV and meta["unmask_size"] == "64"
     assert load(tmp_path / "file.onnx").metadata["unmask_weights"] == f"file:{sha256_of(shipped)}"
 
+
+
+def test_remove_takes_a_weights_file_and_a_run_folder(shipped, tmp_path, astronaut):
+    Image.fromarray(astronaut).save(tmp_path / "astro.png")
+    hole = np.zeros(astronaut.shape[:2], np.uint8)
+    hole[160:200, 200:260] = 255
+    Image.fromarray(hole).save(tmp_path / "hole.png")
+    for spec, out in ((shipped, "by_file"), (_run_folder(tmp_path), "by_run")):
+        assert main(["remove", str(tmp_path / "astro.png"), "-o", str(tmp_path / out), "--mask",
+                     str(tmp_path / "hole.png"), "--model", str(spec)]) == 0
+        result = np.asarray(Image.open(tmp_path / out / "astro.png").convert("RGB"))
+        assert np.array_equal(result[hole == 0], astronaut[hole == 0]) and not np.array_equal(result, astronaut)

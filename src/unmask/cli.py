@@ -199,8 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "by name: <stem>.mask.png as `unmask detect` writes, else <stem>.png; white = hole, other "
                           "sizes are resized with a warning")
     rem.add_argument("--model", default=None,
-                     help=f"one of {', '.join(model_choices())}, or an exported .onnx file (default: "
-                          f"{DEFAULT_MODEL} when its weights ship)")
+                     help=f"one of {', '.join(model_choices())}, or a .safetensors file (record beside it), an "
+                          f"exported .onnx file or a training run folder (default: {DEFAULT_MODEL} when its weights "
+                          "ship)")
     rem.add_argument("--grow", type=int, default=None, metavar="N",
                      help=f"grow the mask by N px along its border (default: {DEFAULT_GROW} for found masks, 0 for "
                           "given ones)")

@@ -21,7 +21,7 @@ from unmask.face.reference_blend import composite
 from unmask.face.segment import RESCUE_SCORE, find_occlusions
 from unmask.io import as_rgb_uint8, image_to_tensor, load_mask, mask_to_tensor, tensor_to_image
 from unmask.large import FullSize, large_enough, paste_back, reduce
-from unmask.models.backends import load_model
+from unmask.models import load
 from unmask.models.pretrained import load_pretrained, plain_models, shipped_models
 from unmask.nets.identity import FaceNetIdentity
 
@@ -32,7 +32,7 @@ REFERENCE_MODEL = "reference_composite"  # the label of a face filled from a ref
 MAX_REFERENCE_SIZE = 768  # the largest crop side the reference composite is made at
 REFERENCE_OVERSAMPLE = 1.5  # crop pixels per photo pixel: resampling twice at 1:1 blurs (docs/REFERENCE.md)
 FACENET_RUNNER = "UNMASK_FACENET_RUNNER"  # environment variable: FaceNet graph runner for the identity check
-SAME_PERSON = 0.35  # FaceNet similarity below which a reference shows another person (docs/REFERENCE.md)
+SAME_PERSON = 0.15  # FaceNet similarity below which a reference shows another person (docs/REFERENCE.md)
 CLASSICAL_MODELS = ("telea", "ns", "biharmonic", "patchmatch")
 DEFAULT_GROW = 0  # px a found mask is grown on top of the margin find_occlusions already adds (docs/DETECTION.md)
 
@@ -206,18 +206,16 @@ class Unmasker:
         if not isinstance(grow, (int, np.integer)) or grow < 0:
             raise UnmaskError(f"grow must be a whole number of pixels >= 0, got {grow!r}")
         self.backend = backend
-        if isinstance(model, nn.Module):  # a model the caller built (e.g. a training run's EMA generator)
-            self.model_name, self.model = type(model).__name__, model.eval()
-        else:
-            self.model_name, self.model = model, load_model(model, backend)
-            if (model not in shipped_models() and not model.endswith(".onnx")
-                    and any(True for _ in self.model.parameters())):
-                raise UnmaskError(f"model {model!r} has no trained weights shipped; choose one of "
-                                  f"{', '.join(model_choices())}")
-        if getattr(self.model, "needs_reference", False):
+        self.model = load(model, backend)  # any spec (name, weights file, .onnx, run folder) or a built module
+        card = self.model.card
+        self.model_name = model if isinstance(model, str) else card.label
+        if not card.trained:
+            raise UnmaskError(f"model {model!r} has no trained weights shipped; choose one of "
+                              f"{', '.join(model_choices())}")
+        if card.needs_reference:
             raise UnmaskError(f"model {self.model_name!r} fills from a reference photo: pass reference=PHOTO "
                               "(--reference)")
-        self.size = int(getattr(self.model, "input_size", getattr(self.model, "in_size", CLASSICAL_SIZE)))
+        self.size = card.input_size
         self.feather = feather
         self.grow = int(grow)
         self.reference_model = reference_model
