@@ -23,6 +23,7 @@ from unmask.cover import cut
 from unmask.data.datamodule import sample_seed
 from unmask.data.manifest import face_from_landmarks, read_manifest
 from unmask.data.pairs import PAIR_SETS, identity_pairs, load_crop
+from unmask.errors import UnmaskError
 from unmask.face.align import warp_points
 from unmask.face.reference import align_reference, covered_share, crop_landmarks, yaw_proxy
 from unmask.face.reference_blend import best_warp
@@ -38,6 +39,8 @@ def measure(unmasker: Unmasker, facenet: FaceNetIdentity, masked: np.ndarray, ho
             reference: np.ndarray) -> dict[str, float]:
     """What the pipeline's reference checks measure for one masked photo and one reference photo."""
     job = unmasker.prepare(masked, hole)
+    if not job.faces:
+        raise UnmaskError("no face found in the masked photo")
     face = job.faces[0]
     size = reference_size(face, unmasker.size)
     target = cut(job.photo, job.hole, face, size)
@@ -77,7 +80,7 @@ def main() -> None:
         for label, reference in references.items():
             try:
                 rows[label].append(measure(unmasker, facenet, masked, hole, reference))
-            except Exception as error:  # noqa: BLE001  (a pair the pipeline refuses is reported, not measured)
+            except UnmaskError as error:  # a pair the pipeline refuses is reported, not measured
                 print(f"pair {index} ({label}): {error}")
     for label, measured in rows.items():
         print(f"\n{label}: {len(measured)} pairs; percentiles {', '.join(map(str, PERCENTILES))}")

@@ -297,6 +297,9 @@ class Unmasker:
             except ReferenceUnusable as reason:
                 notes.append(f"{reason}; the face was filled without the reference")
                 warnings.warn(notes[-1], ReferenceWarning, stacklevel=2)
+        elif reference is not None and job.hole.any():
+            notes.append("no face found to fill from the reference; the hole was filled without it")
+            warnings.warn(notes[-1], ReferenceWarning, stacklevel=2)
         result = self.finish(job, filled, template=image)
         result.notes += notes
         return result
