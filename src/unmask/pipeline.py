@@ -19,6 +19,7 @@ from unmask.face.align import template_matrix, warp_points
 from unmask.face.reference import ReferenceUnusable, align_reference, check_pose, crop_landmarks
 from unmask.face.reference_blend import composite
 from unmask.face.segment import RESCUE_SCORE, find_occlusions
+from unmask.grain import match_grain
 from unmask.io import as_rgb_uint8, image_to_tensor, load_mask, mask_to_tensor, tensor_to_image
 from unmask.large import FullSize, large_enough, paste_back, reduce
 from unmask.models import load
@@ -196,12 +197,14 @@ class Unmasker:
     the chin, a mask on the neck) is filled from a zoomed-out crop of the face, and a hole far from any face (or a
     given mask on a photo with no face) from an upright crop around it, so every hole pixel is filled. Pixels
     outside the hole are returned unchanged. A given mask is filled exactly; a found mask is grown by ``grow`` px
-    along its border and blended over ``feather`` px. ``UnmaskResult.mask`` is every pixel that was changed.
+    along its border and blended over ``feather`` px. With ``grain`` the filled pixels get the fine grain of the
+    photo around the hole (:func:`unmask.grain.match_grain`), which a fill scaled up from the model's size lacks.
+    ``UnmaskResult.mask`` is every pixel that was changed.
     """
 
     def __init__(self, model: str | nn.Module | None = None, feather: float = 3.0, backend: str = "torch",
                  reference_model: str | nn.Module | None = None, grow: int = DEFAULT_GROW,
-                 identity: FaceNetIdentity | str | os.PathLike | None = None) -> None:
+                 identity: FaceNetIdentity | str | os.PathLike | None = None, grain: bool = True) -> None:
         model = model or default_model()
         if not isinstance(grow, (int, np.integer)) or grow < 0:
             raise UnmaskError(f"grow must be a whole number of pixels >= 0, got {grow!r}")
@@ -218,6 +221,7 @@ class Unmasker:
         self.size = card.input_size
         self.feather = feather
         self.grow = int(grow)
+        self.grain = grain
         self.reference_model = reference_model
         self.identity = identity if identity is not None else os.environ.get(FACENET_RUNNER) or None
         self._others: dict[str, Unmasker] = {}
@@ -259,6 +263,8 @@ class Unmasker:
                 _paste(result, union, job, face_job, crop, part)
         if job.full is not None:
             result, union = paste_back(job.full, result, union)
+        if self.grain:
+            result = match_grain(job.photo if job.full is None else job.full.photo, result, union)
         return UnmaskResult(image=_like(result, job.photo if template is None else template), mask=union,
                             faces=job.faces, notes=list(job.notes))
 
@@ -283,7 +289,7 @@ class Unmasker:
         if model is not None and model != self.model_name:
             if model not in self._others:
                 self._others[model] = Unmasker(model, self.feather, self.backend, self.reference_model, self.grow,
-                                               self.identity)
+                                               self.identity, self.grain)
             return self._others[model](image, mask, reference)
         harmoniser = self.guided_model() if reference is not None else None
         job = self.prepare(image, mask)
