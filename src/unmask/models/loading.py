@@ -128,14 +128,6 @@ def _from_registry(name: str, kwargs: dict | None, size: int | None) -> nn.Modul
     return _declare(create_model(name, **(kwargs or {})), name, name, kwargs, size=size)
 
 
-def is_run(path: str | os.PathLike) -> bool:
-    """True for a training run folder (``config.yaml``) or a checkpoint file inside one's ``checkpoints/``."""
-    path = Path(path)
-    if path.suffix == ".ckpt":
-        return path.is_file() and (path.parent.parent / "config.yaml").is_file()
-    return (path / "config.yaml").is_file()
-
-
 def load(spec: str | os.PathLike | nn.Module, backend: str = "torch", *, model: str | None = None,
          kwargs: dict | None = None, size: int | None = None, sha256: str | None = None,
          threads: int | None = None) -> nn.Module:
@@ -160,7 +152,7 @@ def load(spec: str | os.PathLike | nn.Module, backend: str = "torch", *, model: 
         return _declare(onnx, text, onnx.model_name, onnx.kwargs, f"file:{digest}", digest)
     if path.suffix == ".safetensors":
         built = _from_safetensors(path, model, kwargs, size, sha256)
-    elif is_run(path) or path.suffix == ".ckpt":
+    elif path.suffix == ".ckpt" or (path / "config.yaml").is_file():  # a checkpoint or a training run folder
         built = _from_run(path)
     else:
         built = _from_registry(text, kwargs, size)
