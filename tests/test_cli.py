@@ -78,3 +78,17 @@ def test_remove_resumes_and_keeps_outside_pixels(tmp_path, astronaut):
     assert "synthesized" in Image.open(result).text["unmask"]
     stamp = result.stat().st_mtime_ns
     assert main(args) == 0 and result.stat().st_mtime_ns == stamp  # finished files are skipped
+
+
+def test_remove_mean_face_with_and_without_grain(tmp_path, astronaut):
+    _write_astronaut(tmp_path / "in", astronaut)
+    main(["occlude", str(tmp_path / "in"), "-o", str(tmp_path / "occ"), "--kind", "surgical", "--seed", "1"])
+    mask_path = tmp_path / "occ" / "astro.mask.png"
+    base = ["remove", str(tmp_path / "occ" / "astro.png"), "--mask", str(mask_path), "--model", "mean_face"]
+    assert main([*base, "-o", str(tmp_path / "grain")]) == 0
+    assert main([*base, "-o", str(tmp_path / "plain"), "--no-grain"]) == 0
+    grain, plain = load_image(tmp_path / "grain" / "astro.png"), load_image(tmp_path / "plain" / "astro.png")
+    hole = load_image(mask_path)[..., 0] > 127
+    assert np.array_equal(grain[~hole], plain[~hole])
+    assert not np.array_equal(grain[hole], plain[hole])
+    assert np.abs(plain[hole].astype(int) - astronaut[hole]).mean() < 40  # a face in the astronaut's own colours

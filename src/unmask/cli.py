@@ -85,7 +85,8 @@ def run_remove(args: argparse.Namespace) -> int:
     if args.grow is not None and args.grow < 0:
         raise UnmaskError(f"--grow must be at least 0, got {args.grow}")
     started = _announce_onnx_export(args.model, args.backend)
-    unmasker = Unmasker(args.model, backend=args.backend, grow=DEFAULT_GROW if args.grow is None else args.grow)
+    unmasker = Unmasker(args.model, backend=args.backend, grow=DEFAULT_GROW if args.grow is None else args.grow,
+                        grain=args.grain)
     if started is not None:
         print(f"unmask: exported in {time.monotonic() - started:.0f} s", file=sys.stderr)
     written, failures, run = remove_folder(inputs, out_dir, unmasker, _mask_source(args), args.save_mask,
@@ -205,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     rem.add_argument("--grow", type=int, default=None, metavar="N",
                      help=f"grow the mask by N px along its border (default: {DEFAULT_GROW} for found masks, 0 for "
                           "given ones)")
+    rem.add_argument("--no-grain", dest="grain", action="store_false",
+                     help="leave out the photo's own fine grain that is otherwise added to the fill")
     rem.add_argument("--save-mask", action="store_true", help="also write <name>.mask.png of what was filled")
     rem.add_argument("--overwrite", action="store_true",
                      help="remake outputs an earlier run made with the same settings, and files unmask did not make "
