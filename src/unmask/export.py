@@ -10,9 +10,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn as nn
+from skimage import data
 
 from unmask.errors import UnmaskError
+from unmask.face import align_face, detect_faces, transform_face
+from unmask.io import image_to_tensor, mask_to_tensor
 from unmask.models.onnx_export import graph_inputs
+from unmask.occlusion import occlude
 
 PARITY_TOLERANCE = 1e-3
 
@@ -24,12 +28,6 @@ def parity_batch(size: int, faces: list[np.ndarray] | None = None, seed: int = 0
     and occluded by a surgical mask and by an eye bar, so the hole both touches and misses the attention's
     background patches.
     """
-    from skimage import data
-
-    from unmask.face import align_face, detect_faces, transform_face
-    from unmask.io import image_to_tensor, mask_to_tensor
-    from unmask.occlusion import occlude
-
     images, masks = [], []
     rng = np.random.default_rng(seed)
     for photo in faces if faces is not None else [data.astronaut()]:

