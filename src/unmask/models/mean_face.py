@@ -3,11 +3,13 @@
 The average face (``assets/mean_face.png``, built by ``scripts/build_mean_face.py``) is the mean of thousands of
 training crops warped onto their mean landmarks, in the aligned frame that ``Unmasker`` crops faces to. Because
 the faces were aligned landmark by landmark before averaging, it keeps sharp, well-placed lips, nostrils and
-shading; being an average of thousands of people, it is nobody's face. Inside the hole the fill keeps the average
-face's gradients and takes its colour and shading from the photo: the difference between the photo and the average
-face is known on the hole's border and interpolated harmonically (a membrane) into the hole, which is Pérez et
-al.'s Poisson blending. The result is a closed, neutral mouth in the person's own skin tone and light, with no
-learned weights; it cannot follow an open mouth, a turned head or a beard it does not see.
+shading; being an average of thousands of people, it is nobody's face. The fill is the photo's own membrane (the
+harmonic interpolation of the pixels around the hole, which carries the person's skin tone and light into it) plus
+the average face's structure relative to its own membrane, which is Pérez et al.'s Poisson blending. The structure
+is weighted in only inside the average face's oval (its jaw line and brows) and fades in over ``FADE`` of the crop
+from the hole's border, so that neither the average face's background nor a seam along the border shows. The
+result is a closed, neutral mouth in the person's own skin tone and light, with no learned weights; it cannot
+follow an open mouth, a turned head or a beard it does not see.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from unmask.models.registry import register_model
 MEAN_FACE = "mean_face.png"
 MEAN_FACE_SHA256 = "d5354bc3099a5826993b007ed0aa8217283ef390aad8d4d97b13cc1c4acfd9b3"  # scripts/build_mean_face.py
 MEAN_FACE_SIZE = 256  # the aligned frame the average face was built in
+FADE = 12 / MEAN_FACE_SIZE  # the structure fades in over this share of the crop from the hole's border
+OVAL_SOFTNESS = 6 / MEAN_FACE_SIZE  # Gaussian sigma of the oval's edge, share of the crop
+BROW_LIFT = 10 / MEAN_FACE_SIZE  # the oval's top runs this far above the brows
 
 
 @cache
@@ -38,6 +43,17 @@ def mean_face() -> np.ndarray:
         raise UnmaskError(f"{MEAN_FACE} does not match its recorded sha256; reinstall unmask")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     return np.ascontiguousarray(image[..., ::-1])
+
+
+@cache
+def face_oval(size: int) -> np.ndarray:
+    """Where the average face's structure is used, float (size, size) in [0, 1]: the jaw line and the brows of the
+    mean 68-point shape (``assets/mean_landmarks68.npy``, in crop units) with a soft edge."""
+    shape = np.load(files("unmask.assets").joinpath("mean_landmarks68.npy").open("rb")) * size
+    outline = np.concatenate([shape[0:17], shape[26:16:-1] - [0, BROW_LIFT * size]])
+    oval = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(oval, [np.round(outline).astype(np.int32)], 1)
+    return cv2.GaussianBlur(oval.astype(np.float64), (0, 0), OVAL_SOFTNESS * size)
 
 
 def membrane(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -78,8 +94,11 @@ class MeanFaceInpainter(ClassicalInpainter):
         if face.shape[:2] != (height, width):
             face = cv2.resize(face, (width, height), interpolation=cv2.INTER_AREA)
         face = face.astype(np.float64)
-        offset = membrane(image.astype(np.float64) - face, hole)
-        return np.clip(face + offset + 0.5, 0, 255).astype(np.uint8)
+        fade = np.clip(cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 5) / (FADE * width), 0, 1)
+        weight = (fade * face_oval(width) if height == width else fade)[..., None]
+        structure = face - membrane(face, hole)
+        filled = membrane(image.astype(np.float64), hole) + weight * structure
+        return np.clip(filled + 0.5, 0, 255).astype(np.uint8)
 
 
 @register_model("mean_face")
