@@ -74,6 +74,7 @@ class PhotoJob:
     anchors: list[Face] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     full: FullSize | None = None  # the full-size photo, when this job works on a reduced copy (unmask.large)
+    from_reference: bool = False  # a face is filled from a reference photo, whose own grain it keeps
 
 
 def as_hole(mask, shape: tuple[int, ...]) -> np.ndarray:
@@ -198,7 +199,8 @@ class Unmasker:
     given mask on a photo with no face) from an upright crop around it, so every hole pixel is filled. Pixels
     outside the hole are returned unchanged. A given mask is filled exactly; a found mask is grown by ``grow`` px
     along its border and blended over ``feather`` px. With ``grain`` the filled pixels get the fine grain of the
-    photo around the hole (:func:`unmask.grain.match_grain`), which a fill scaled up from the model's size lacks.
+    photo around the hole (:func:`unmask.grain.match_grain`), which a fill scaled up from the model's size lacks
+    (not when a face is filled from a reference photo, which brings its own).
     ``UnmaskResult.mask`` is every pixel that was changed.
     """
 
@@ -263,7 +265,7 @@ class Unmasker:
                 _paste(result, union, job, face_job, crop, part)
         if job.full is not None:
             result, union = paste_back(job.full, result, union)
-        if self.grain:
+        if self.grain and not job.from_reference:
             result = match_grain(job.photo if job.full is None else job.full.photo, result, union)
         return UnmaskResult(image=_like(result, job.photo if template is None else template), mask=union,
                             faces=job.faces, notes=list(job.notes))
@@ -300,6 +302,7 @@ class Unmasker:
                 guided_job, guided = self._guided_face(job, as_rgb_uint8(reference), harmoniser)
                 job.jobs.append(guided_job)  # pasted last, over the same face's fill without reference
                 filled.append(guided)
+                job.from_reference = True
             except ReferenceUnusable as reason:
                 notes.append(f"{reason}; the face was filled without the reference")
                 warnings.warn(notes[-1], ReferenceWarning, stacklevel=2)
