@@ -33,6 +33,7 @@ from unmask.face.reference import (
     AlignedReference,
     ReferenceUnusable,
     WarpedReference,
+    check_cover,
     face_region,
     reference_points,
     remap,
@@ -226,11 +227,13 @@ def composite(reference: AlignedReference, target: np.ndarray, landmarks: np.nda
     """Fill the hole of ``target`` from the reference where its warp is valid, from ``fill`` (the same crop filled
     without the reference) elsewhere, with colour and shading transferred and the seams Poisson-blended.
 
-    Raises :class:`ReferenceUnusable` when the best warp's ring similarity is below ``min_agreement``.
+    Raises :class:`ReferenceUnusable` when the best warp covers less than MIN_HOLE_COVER of the hole or its ring
+    similarity is below ``min_agreement``.
     """
     size = hole.shape[0]
     inside = np.asarray(hole) > 0
     warped, agreement, name = best_warp(reference, target, landmarks, hole)
+    check_cover(warped, hole)
     if agreement < min_agreement:
         raise ReferenceUnusable(f"the reference photo does not line up with the visible face (ring similarity "
                                 f"{agreement:.2f} < {min_agreement:.2f}: another expression or pose)")
