@@ -28,7 +28,7 @@ import torch.nn as nn
 
 from unmask.errors import UnmaskError
 from unmask.models.layers import GatedConv2d, GatedDeconv2d
-from unmask.models.registry import create_model, register_model
+from unmask.models.registry import check_size, create_model, register_model
 
 ACTIVATION = "lrelu"
 IN_CHANNELS = 9  # image (3) + mask + reference (3) + validity + ones
@@ -81,6 +81,7 @@ class ReferenceGuidedGenerator(nn.Module):
     """
 
     needs_reference = True
+    size_multiple = 4  # H and W must be multiples of this (checked by unmask.models.registry.check_size)
 
     def __init__(self, cnum: int = 32, in_size: int = 256, prior: dict | None = None) -> None:
         super().__init__()
@@ -109,18 +110,10 @@ class ReferenceGuidedGenerator(nn.Module):
             self.prior.eval()
         return self
 
-    def _check_size(self, image: torch.Tensor) -> None:
-        """Raise a clear error when H or W is not a multiple of 4 (skipped while tracing)."""
-        if torch.jit.is_tracing():
-            return
-        height, width = image.shape[-2:]
-        if height % 4 or width % 4:
-            raise UnmaskError(f"the reference-guided model needs H and W divisible by 4, got {height}x{width}")
-
     def forward_train(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor,
                       validity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw (not composited) coarse and refined outputs: 2 x (B, 3, H, W) in [0, 1]."""
-        self._check_size(image)
+        check_size("the reference-guided model", image, self.size_multiple)
         x = image * 2.0 - 1.0
         guide = reference * 2.0 - 1.0
         known = x * (1.0 - mask)
