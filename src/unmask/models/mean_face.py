@@ -49,7 +49,8 @@ def mean_face() -> np.ndarray:
 def face_oval(size: int) -> np.ndarray:
     """Where the average face's structure is used, float (size, size) in [0, 1]: the jaw line and the brows of the
     mean 68-point shape (``assets/mean_landmarks68.npy``, in crop units) with a soft edge."""
-    shape = np.load(files("unmask.assets").joinpath("mean_landmarks68.npy").open("rb")) * size
+    with files("unmask.assets").joinpath("mean_landmarks68.npy").open("rb") as handle:
+        shape = np.load(handle) * size
     outline = np.concatenate([shape[0:17], shape[26:16:-1] - [0, BROW_LIFT * size]])
     oval = np.zeros((size, size), np.uint8)
     cv2.fillPoly(oval, [np.round(outline).astype(np.int32)], 1)
