@@ -97,8 +97,9 @@ class MeanFaceInpainter(ClassicalInpainter):
         face = face.astype(np.float64)
         fade = np.clip(cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 5) / (FADE * width), 0, 1)
         weight = (fade * face_oval(width) if height == width else fade)[..., None]
-        structure = face - membrane(face, hole)
-        filled = membrane(image.astype(np.float64), hole) + weight * structure
+        # One solve for both membranes: the photo's (its colour and light) and the average face's own.
+        smooth = membrane(np.concatenate([image.astype(np.float64), face], 2), hole)
+        filled = smooth[..., :3] + weight * (face - smooth[..., 3:])
         return np.clip(filled + 0.5, 0, 255).astype(np.uint8)
 
 
