@@ -14,6 +14,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from unmask.face.reference_blend import ring
+
 SIGMA = 1.0  # the Gaussian whose residual is "grain": what a 2x upscaled fill lacks
 PATCH = 16  # side of the grain patches, full-resolution pixels
 RING = 2 * PATCH  # width of the band of known pixels around the hole that gives the grain
@@ -39,9 +41,9 @@ def _window() -> np.ndarray:
     return np.outer(line, line)
 
 
-def _grain_patches(residual: np.ndarray, ring: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Clean (N, PATCH, PATCH, C) patches of ``residual`` lying wholly in ``ring``, clipped to 3 ``target``."""
-    inside = cv2.boxFilter(ring.astype(np.float32), -1, (PATCH, PATCH), normalize=True, anchor=(0, 0),
+def _grain_patches(residual: np.ndarray, around: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Clean (N, PATCH, PATCH, C) patches of ``residual`` lying wholly in ``around``, clipped to 3 ``target``."""
+    inside = cv2.boxFilter(around.astype(np.float32), -1, (PATCH, PATCH), normalize=True, anchor=(0, 0),
                            borderType=cv2.BORDER_CONSTANT)
     ys, xs = np.nonzero(inside[: 1 - PATCH or None, : 1 - PATCH or None] > 0.999)
     if len(ys) == 0:
@@ -85,17 +87,16 @@ def match_grain(photo: np.ndarray, result: np.ndarray, changed: np.ndarray, seed
     y0, x0 = max(0, rows.min() - RING), max(0, columns.min() - RING)
     y1, x1 = min(hole.shape[0], rows.max() + RING + 1), min(hole.shape[1], columns.max() + RING + 1)
     box_hole = hole[y0:y1, x0:x1]
-    ring = cv2.dilate(box_hole.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * RING + 1,) * 2))
-    ring = (ring > 0) & ~box_hole
+    around = ring(box_hole, RING)
     source = _high_pass(photo[y0:y1, x0:x1])
-    if ring.sum() < MIN_PATCHES * PATCH * PATCH:
+    if around.sum() < MIN_PATCHES * PATCH * PATCH:
         return result.copy()
-    target = _robust_std(source[ring])
+    target = _robust_std(source[around])
     present = _robust_std(_high_pass(result[y0:y1, x0:x1])[box_hole])
     needed = np.sqrt(np.maximum(target ** 2 - present ** 2, 0.0))
     if (present >= ENOUGH * target).all() or needed.max() < MIN_GAIN:
         return result.copy()
-    patches = _grain_patches(source, ring, target)
+    patches = _grain_patches(source, around, target)
     if len(patches) < MIN_PATCHES:
         return result.copy()
     grain = _lay(patches, box_hole.shape, np.random.default_rng(seed))
