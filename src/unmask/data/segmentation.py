@@ -15,8 +15,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from unmask.data.datamodule import OCCLUDED_SETS, sample_seed
 from unmask.data.manifest import Manifest, face_from_landmarks, read_manifest
+from unmask.data.mask_styles import draw_straps, restyle_mask
 from unmask.face.align import warp_points
-from unmask.occlusion import OcclusionMixture
+from unmask.occlusion import MASK_KINDS, OcclusionMixture
 
 DETECTABLE_WEIGHTS = {"surgical": 3.0, "n95": 1.5, "kn95": 1.5, "cloth": 2.0, "gas": 1.0, "bar": 2.0}
 
@@ -70,11 +71,14 @@ class OccluderCrops(Dataset):
 
     clean_share: fraction of samples with no occluder. With ``base_seed`` every index is fixed (validation).
     weights: relative frequency of each occluder kind (default DETECTABLE_WEIGHTS). degrade: share of samples given
-    real-photo damage after the occluder is drawn (see :func:`real_photo_damage`).
+    real-photo damage after the occluder is drawn (see :func:`real_photo_damage`). restyle / straps: share of face
+    masks repainted with a random print (:func:`~unmask.data.mask_styles.restyle_mask`) / given ear loops or
+    straps (:func:`~unmask.data.mask_styles.draw_straps`).
     """
 
     def __init__(self, manifest: Manifest, size: int, clean_share: float = 0.2, jitter: bool = True,
-                 base_seed: int | None = None, weights: dict[str, float] | None = None, degrade: float = 0.0) -> None:
+                 base_seed: int | None = None, weights: dict[str, float] | None = None, degrade: float = 0.0,
+                 restyle: float = 0.0, straps: float = 0.0) -> None:
         self.manifest = manifest
         self.size = size
         self.clean_share = clean_share
@@ -82,6 +86,8 @@ class OccluderCrops(Dataset):
         self.base_seed = base_seed
         self.mixture = OcclusionMixture(weights or DETECTABLE_WEIGHTS)
         self.degrade = degrade
+        self.restyle = restyle
+        self.straps = straps
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -101,7 +107,11 @@ class OccluderCrops(Dataset):
             mask = np.zeros((self.size, self.size), np.uint8)
         else:
             face = face_from_landmarks(warp_points(self.manifest.landmarks[index], matrix))
-            image, mask, _ = self.mixture(image, face, rng)
+            image, mask, kind = self.mixture(image, face, rng)
+            if kind in MASK_KINDS and self.restyle and rng.random() < self.restyle:
+                image = restyle_mask(image, mask, rng)
+            if kind in MASK_KINDS and self.straps and rng.random() < self.straps:
+                image, mask = draw_straps(image, mask, face, rng)
         if rng.random() < self.degrade:
             image = real_photo_damage(image, rng)
         image_tensor = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
@@ -112,13 +122,14 @@ class OccluderDataModule(L.LightningDataModule):
     """Train/val splits of a prepared folder for the occlusion segmenter (faces already wearing masks left out).
 
     weights: relative frequency of each occluder kind in training (default DETECTABLE_WEIGHTS); degrade: share of
-    training samples with real-photo damage. Validation always uses DETECTABLE_WEIGHTS and clean crops, so runs
-    with different training mixtures are scored alike.
+    training samples with real-photo damage; restyle / straps: share of training face masks repainted with a random
+    print / given ear loops or straps. Validation always uses DETECTABLE_WEIGHTS and clean crops, so runs with
+    different training mixtures are scored alike.
     """
 
     def __init__(self, data_dir: str, size: int = 128, batch_size: int = 16, num_workers: int = 1,
                  clean_share: float = 0.2, seed: int = 0, weights: dict[str, float] | None = None,
-                 degrade: float = 0.0) -> None:
+                 degrade: float = 0.0, restyle: float = 0.0, straps: float = 0.0) -> None:
         super().__init__()
         self.splits: dict[str, OccluderCrops] = {}
         self.save_hyperparameters()
@@ -132,6 +143,7 @@ class OccluderDataModule(L.LightningDataModule):
                 manifest.select(split=split, exclude_sets=OCCLUDED_SETS), hp.size, hp.clean_share,
                 jitter=True, base_seed=None if split == "train" else hp.seed,
                 weights=hp.weights if split == "train" else None, degrade=hp.degrade if split == "train" else 0.0,
+                restyle=hp.restyle if split == "train" else 0.0, straps=hp.straps if split == "train" else 0.0,
             )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
