@@ -5,7 +5,7 @@ import pytest
 
 from unmask.data.manifest import read_manifest
 from unmask.data.mask_styles import PRINTS, draw_straps, random_colour, random_print, restyle_mask
-from unmask.data.segmentation import OccluderCrops
+from unmask.data.segmentation import OccluderCrops, OccluderDataModule
 from unmask.face.align import align_face, transform_face
 from unmask.face.detect import detect_faces
 from unmask.occlusion import face_mask
@@ -65,3 +65,24 @@ def test_training_crops_use_the_looks_only_when_asked(tiny_prepared):
         (image_a, mask_a), (image_b, mask_b) = plain[index], styled[index]
         assert mask_b.sum() > mask_a.sum()  # loops are in the label
         assert not np.allclose(image_a.numpy(), image_b.numpy())
+
+
+def test_skin_toned_prints_take_the_colour_of_the_skin_above_the_mask(masked):
+    occluded, mask, _ = masked
+    top = int(np.nonzero(mask)[0].min())
+    skin = np.median(occluded[max(0, top - 12):top, np.nonzero(mask.any(0))[0]].reshape(-1, 3), axis=0)
+
+    def distance(skin_toned: float) -> float:
+        outs = [restyle_mask(occluded, mask, np.random.default_rng(seed), skin_toned) for seed in range(12)]
+        return float(np.median([np.abs(np.median(out[mask > 0], axis=0) - skin).mean() for out in outs]))
+
+    assert distance(1.0) < 0.5 * distance(0.0)
+
+
+def test_the_data_module_gives_the_looks_to_training_only(tiny_prepared):
+    data = OccluderDataModule(str(tiny_prepared), size=32, batch_size=2, num_workers=0, restyle=0.7, straps=0.4,
+                              skin_toned=0.3)
+    data.setup()
+    train, val = data.splits["train"], data.splits["val"]
+    assert (train.restyle, train.straps, train.skin_toned) == (0.7, 0.4, 0.3)
+    assert (val.restyle, val.straps) == (0.0, 0.0)

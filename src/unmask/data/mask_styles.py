@@ -50,15 +50,19 @@ def _smooth_noise(shape: tuple[int, int], scale: float, rng: np.random.Generator
     return (field - field.mean()) / max(float(field.std()), 1e-6)
 
 
-def random_print(shape: tuple[int, int], width: float, rng: np.random.Generator) -> np.ndarray:
+def random_print(shape: tuple[int, int], width: float, rng: np.random.Generator,
+                 ground: np.ndarray | None = None) -> np.ndarray:
     """A random fabric print (h, w, 3) float32 RGB in [0, 1]; ``width``: the mask's width in px (sets the scale).
 
     One of PRINTS: a solid colour, stripes, checks (plaid), dots (polka, hearts), smooth blobs (camouflage, floral),
-    scattered small motifs (printed figures) or speckle (knit, sequins), in two to four random colours.
+    scattered small motifs (printed figures) or speckle (knit, sequins), in two to four random colours; ``ground``
+    (3,) float32 in [0, 1], when given, is the print's main colour.
     """
     h, w = shape
     kind = PRINTS[int(rng.integers(len(PRINTS)))]
     colours = [random_colour(rng) for _ in range(4)]
+    if ground is not None:
+        colours[0] = ground
     out = np.empty((h, w, 3), np.float32)
     out[:] = colours[0]
     if kind == "solid":
@@ -94,9 +98,22 @@ def random_print(shape: tuple[int, int], width: float, rng: np.random.Generator)
     return out
 
 
-def restyle_mask(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _skin_above(image: np.ndarray, mask: np.ndarray, top: int) -> np.ndarray:
+    """Median colour (3,) float32 in [0, 1] of the unmasked pixels in the band above the mask's top row, across the
+    mask's columns: mostly the cheeks and nose, the skin the mask hides."""
+    columns = np.flatnonzero(mask.any(0))
+    band = image[max(0, top - max(4, len(columns) // 4)):top, columns.min():columns.max() + 1]
+    if band.size == 0:
+        return np.full(3, 0.6, np.float32)
+    return np.median(band.reshape(-1, 3), axis=0).astype(np.float32) / 255
+
+
+def restyle_mask(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+                 skin_toned: float = 0.0) -> np.ndarray:
     """Repaint the mask region (``mask`` (H, W) uint8, 1 = mask) of ``image`` (H, W, 3) uint8 with a random print.
 
+    A ``skin_toned`` share of the prints take their main colour near the skin above the mask (pink, beige, tan and
+    brown masks), so that a mask the colour of the face must be told by its outline, folds and the missing mouth.
     The print is multiplied by the painted template's shading (its luminance over its bright level), so folds and
     the shadow under the chin stay; the edge is feathered over a pixel. Returns a new (H, W, 3) uint8 image.
     """
@@ -109,7 +126,10 @@ def restyle_mask(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) 
     lum = region @ np.float32([0.299, 0.587, 0.114])
     shading = np.clip(lum / max(float(np.percentile(lum[inside], 90)), 1e-3), 0.0, 1.15)[..., None]
     shading = 1 + (shading - 1) * rng.uniform(0.4, 1.0)  # prints hide part of the folds
-    painted = random_print(inside.shape, float(x1 - x0), rng) * shading
+    ground = None
+    if skin_toned and rng.random() < skin_toned:
+        ground = np.clip(_skin_above(image, mask, y0) * rng.uniform(0.8, 1.2, 3), 0, 1).astype(np.float32)
+    painted = random_print(inside.shape, float(x1 - x0), rng, ground) * shading
     alpha = cv2.GaussianBlur(inside.astype(np.float32), (3, 3), 0)[..., None] * inside[..., None]
     out = image.copy()
     out[y0:y1, x0:x1] = np.clip((region * (1 - alpha) + painted * alpha) * 255 + 0.5, 0, 255).astype(np.uint8)

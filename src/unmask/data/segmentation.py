@@ -72,13 +72,13 @@ class OccluderCrops(Dataset):
     clean_share: fraction of samples with no occluder. With ``base_seed`` every index is fixed (validation).
     weights: relative frequency of each occluder kind (default DETECTABLE_WEIGHTS). degrade: share of samples given
     real-photo damage after the occluder is drawn (see :func:`real_photo_damage`). restyle / straps: share of face
-    masks repainted with a random print (:func:`~unmask.data.mask_styles.restyle_mask`) / given ear loops or
-    straps (:func:`~unmask.data.mask_styles.draw_straps`).
+    masks repainted with a random print (:func:`~unmask.data.mask_styles.restyle_mask`, a ``skin_toned`` share of
+    them near the skin's colour) / given ear loops or straps (:func:`~unmask.data.mask_styles.draw_straps`).
     """
 
     def __init__(self, manifest: Manifest, size: int, clean_share: float = 0.2, jitter: bool = True,
                  base_seed: int | None = None, weights: dict[str, float] | None = None, degrade: float = 0.0,
-                 restyle: float = 0.0, straps: float = 0.0) -> None:
+                 restyle: float = 0.0, straps: float = 0.0, skin_toned: float = 0.0) -> None:
         self.manifest = manifest
         self.size = size
         self.clean_share = clean_share
@@ -88,6 +88,7 @@ class OccluderCrops(Dataset):
         self.degrade = degrade
         self.restyle = restyle
         self.straps = straps
+        self.skin_toned = skin_toned
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -109,7 +110,7 @@ class OccluderCrops(Dataset):
             face = face_from_landmarks(warp_points(self.manifest.landmarks[index], matrix))
             image, mask, kind = self.mixture(image, face, rng)
             if kind in MASK_KINDS and self.restyle and rng.random() < self.restyle:
-                image = restyle_mask(image, mask, rng)
+                image = restyle_mask(image, mask, rng, self.skin_toned)
             if kind in MASK_KINDS and self.straps and rng.random() < self.straps:
                 image, mask = draw_straps(image, mask, face, rng)
         if rng.random() < self.degrade:
@@ -123,13 +124,13 @@ class OccluderDataModule(L.LightningDataModule):
 
     weights: relative frequency of each occluder kind in training (default DETECTABLE_WEIGHTS); degrade: share of
     training samples with real-photo damage; restyle / straps: share of training face masks repainted with a random
-    print / given ear loops or straps. Validation always uses DETECTABLE_WEIGHTS and clean crops, so runs with
-    different training mixtures are scored alike.
+    print (``skin_toned`` of them near the skin's colour) / given ear loops or straps. Validation always uses
+    DETECTABLE_WEIGHTS and clean crops, so runs with different training mixtures are scored alike.
     """
 
     def __init__(self, data_dir: str, size: int = 128, batch_size: int = 16, num_workers: int = 1,
                  clean_share: float = 0.2, seed: int = 0, weights: dict[str, float] | None = None,
-                 degrade: float = 0.0, restyle: float = 0.0, straps: float = 0.0) -> None:
+                 degrade: float = 0.0, restyle: float = 0.0, straps: float = 0.0, skin_toned: float = 0.0) -> None:
         super().__init__()
         self.splits: dict[str, OccluderCrops] = {}
         self.save_hyperparameters()
@@ -144,6 +145,7 @@ class OccluderDataModule(L.LightningDataModule):
                 jitter=True, base_seed=None if split == "train" else hp.seed,
                 weights=hp.weights if split == "train" else None, degrade=hp.degrade if split == "train" else 0.0,
                 restyle=hp.restyle if split == "train" else 0.0, straps=hp.straps if split == "train" else 0.0,
+                skin_toned=hp.skin_toned,
             )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:

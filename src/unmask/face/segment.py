@@ -32,7 +32,7 @@ RESCUE_SCORE = 0.35
 # times that where the segmenter's logit is above GROW_LOGIT, to cover the rims, loops and clips it stops short of;
 # never into the eyes or the lips it leaves free, nor within KEEP_OUT eye distances of them. Measured on
 # benchmarks/data/real_masks with benchmarks/detection_real.py (docs/DETECTION.md).
-GROW_MARGIN, GROW_REACH, GROW_LOGIT, KEEP_OUT = 0.15, 3.0, -6.0, 0.05
+GROW_MARGIN, GROW_REACH, GROW_LOGIT, KEEP_OUT = 0.1, 3.0, -6.0, 0.05
 
 
 @dataclass
