@@ -54,7 +54,7 @@ def test_detect_edit_remove_round_trip(photos, tmp_path, capsys):
     result, before = load_image(tmp_path / "out" / "a.png"), load_image(photos / "a.png")
     assert np.array_equal(_white(tmp_path / "out" / "a.mask.png"), edited)
     changed = (result != before).any(axis=2)  # a filled pixel may equal the photo's by chance (Telea, flat skin)
-    assert changed[edited].mean() > 0.999 and not changed[~edited].any()
+    assert changed[edited].mean() > 0.995 and not changed[~edited].any()
     assert _white(tmp_path / "out" / "b.mask.png").sum() > 0.9 * grown.sum()
     # editing a mask again remakes only that photo's result
     stamp_b = (tmp_path / "out" / "b.jpg").stat().st_mtime_ns
