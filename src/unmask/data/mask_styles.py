@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from unmask.face.types import Face
+from unmask.occlusion.face_masks import relative_shading
 
 PRINTS = ("solid", "stripes", "checks", "dots", "blobs", "motifs", "speckle")
 
@@ -123,9 +124,7 @@ def restyle_mask(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     region = image[y0:y1, x0:x1].astype(np.float32) / 255
     inside = mask[y0:y1, x0:x1] > 0
-    lum = region @ np.float32([0.299, 0.587, 0.114])
-    shading = np.clip(lum / max(float(np.percentile(lum[inside], 90)), 1e-3), 0.0, 1.15)[..., None]
-    shading = 1 + (shading - 1) * rng.uniform(0.4, 1.0)  # prints hide part of the folds
+    shading = 1 + (relative_shading(region, inside) - 1) * rng.uniform(0.4, 1.0)  # prints hide part of the folds
     ground = None
     if skin_toned and rng.random() < skin_toned:
         ground = np.clip(_skin_above(image, mask, y0) * rng.uniform(0.8, 1.2, 3), 0, 1).astype(np.float32)

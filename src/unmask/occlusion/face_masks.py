@@ -68,6 +68,15 @@ def _read(path, flags: int) -> np.ndarray:
     return cv2.imdecode(data, flags)
 
 
+def relative_shading(rgb: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Luminance of ``rgb`` (h, w, 3) float in [0, 1] relative to its bright level (the 90th percentile over the
+    ``where`` (h, w) bool pixels; 1 when there are none), clipped to [0, 1.15]: (h, w, 1) float32. Multiplied into a
+    new colour or print, it keeps the folds and shadows of a mask."""
+    lum = rgb @ np.float32([0.299, 0.587, 0.114])
+    bright = float(np.percentile(lum[where], 90)) if where.any() else 1.0
+    return np.clip(lum / max(bright, 1e-3), 0.0, 1.15)[..., None].astype(np.float32)
+
+
 @cache
 def _template(name: str) -> tuple[_Level, ...]:
     """Pyramid of one template (largest first), loaded from the package assets once."""
@@ -78,10 +87,7 @@ def _template(name: str) -> tuple[_Level, ...]:
     while True:
         rgba = cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA).astype(np.float32) / 255.0
         rgb, alpha = rgba[..., :3], rgba[..., 3]
-        lum = rgb @ np.float32([0.299, 0.587, 0.114])
-        bright = float(np.percentile(lum[alpha > 0.5], 90)) if (alpha > 0.5).any() else 1.0
-        shading = np.clip(lum / max(bright, 1e-3), 0.0, 1.15)[..., None]
-        levels.append(_Level(rgb, alpha, shading, anchors.copy()))
+        levels.append(_Level(rgb, alpha, relative_shading(rgb, alpha > 0.5), anchors.copy()))
         if bgra.shape[1] // 2 < _PYRAMID_MIN_WIDTH:
             return tuple(levels)
         bgra = cv2.resize(bgra, (bgra.shape[1] // 2, bgra.shape[0] // 2), interpolation=cv2.INTER_AREA)
