@@ -88,9 +88,9 @@ def match_grain(photo: np.ndarray, result: np.ndarray, changed: np.ndarray, seed
     y1, x1 = min(hole.shape[0], rows.max() + RING + 1), min(hole.shape[1], columns.max() + RING + 1)
     box_hole = hole[y0:y1, x0:x1]
     around = ring(box_hole, RING)
-    source = _high_pass(photo[y0:y1, x0:x1])
     if around.sum() < MIN_PATCHES * PATCH * PATCH:
         return result.copy()
+    source = _high_pass(photo[y0:y1, x0:x1])
     target = _robust_std(source[around])
     present = _robust_std(_high_pass(result[y0:y1, x0:x1])[box_hole])
     needed = np.sqrt(np.maximum(target ** 2 - present ** 2, 0.0))
