@@ -48,12 +48,18 @@ FIT_BLUR = 4 / MEAN_FACE_SIZE  # Gaussian sigma, share of the crop, that hides t
 NOISE = 128.0  # the fit's noise variance, in units of the variance per pixel the basis leaves unexplained
 
 
+def _checked_asset(name: str, sha256: str) -> bytes:
+    """The bytes of a shipped asset, after checking them against their recorded sha256."""
+    data = files("unmask.assets").joinpath(name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise UnmaskError(f"{name} does not match its recorded sha256; reinstall unmask")
+    return data
+
+
 @cache
 def mean_face() -> np.ndarray:
     """The shipped average face, RGB uint8 (256, 256, 3); its sha256 is checked against the recorded one."""
-    data = files("unmask.assets").joinpath(MEAN_FACE).read_bytes()
-    if hashlib.sha256(data).hexdigest() != MEAN_FACE_SHA256:
-        raise UnmaskError(f"{MEAN_FACE} does not match its recorded sha256; reinstall unmask")
+    data = _checked_asset(MEAN_FACE, MEAN_FACE_SHA256)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     return np.ascontiguousarray(image[..., ::-1])
 
@@ -75,10 +81,7 @@ def face_basis() -> tuple[np.ndarray, np.ndarray, float]:
     """The shipped PCA basis of the warped training faces inside the face oval (its sha256 checked): components
     (K, BASIS_SIZE, BASIS_SIZE, 3) float64 of unit length, their variances (K,) and the variance per pixel and
     channel that they leave unexplained."""
-    data = files("unmask.assets").joinpath(BASIS).read_bytes()
-    if hashlib.sha256(data).hexdigest() != BASIS_SHA256:
-        raise UnmaskError(f"{BASIS} does not match its recorded sha256; reinstall unmask")
-    tensors = load(data)
+    tensors = load(_checked_asset(BASIS, BASIS_SHA256))
     return (tensors["components"].astype(np.float64), tensors["variances"].astype(np.float64),
             float(tensors["residual"][0]))
 
