@@ -139,6 +139,21 @@ def test_texture_recipe_trains_from_shipped_pconv_resumes_and_keeps_lpips_out(ti
     train(config, resume="last")
     _, step, ema = load_run(run)
     assert step == 2 and set(ema) == set(create_model("pconv", width=0.5).state_dict())
+    trained = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    next_round = build_module({**config["model"], "discriminator_from": str(run / "checkpoints" / "last.ckpt")})
+    assert all(torch.equal(value, trained[f"discriminator.{key}"])
+               for key, value in next_round.discriminator.state_dict().items())
+    fresh = build_module(config["model"])
+    assert not all(torch.equal(value, trained[f"discriminator.{key}"])
+                   for key, value in fresh.discriminator.state_dict().items())
+
+
+def test_texture_discriminator_from_a_checkpoint_without_one_is_refused(tmp_path):
+    path = tmp_path / "generator_only.ckpt"
+    torch.save({"state_dict": {"generator.weight": torch.zeros(1)}}, path)
+    with pytest.raises(UnmaskError, match="holds no discriminator"):
+        build_module({"recipe": "texture", "generator": {"name": "pconv", "kwargs": {"width": 1 / 16}},
+                      "discriminator": {"cnum": 4}, "discriminator_from": str(path)})
 
 
 def test_texture_loss_judges_a_crop_around_the_hole_and_freezes_batch_norm(random_lpips_vgg):

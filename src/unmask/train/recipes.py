@@ -39,6 +39,7 @@ from unmask.models.discriminators import (
 from unmask.models.pretrained import starting_weights
 from unmask.models.widen import widen_deepfill
 from unmask.nets import LPIPS, VGG16Features
+from unmask.run_folder import load_checkpoint
 from unmask.train.gan import Fakes, RecipeGAN
 
 
@@ -276,6 +277,16 @@ class HOGRecipe(RecipeGAN):
         return hog_loss + image_loss
 
 
+def _discriminator_state(path: str) -> dict[str, torch.Tensor]:
+    """The ``discriminator.*`` weights of a training checkpoint, without the prefix."""
+    state = load_checkpoint(path)["state_dict"]
+    prefix = "discriminator."
+    found = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+    if not found:
+        raise UnmaskError(f"{path}: holds no discriminator to start from")
+    return found
+
+
 class TextureRecipe(RecipeGAN):
     """Texture fine-tuning (after LaMa and DeepFill v2): the hole is judged by a patch discriminator and by LPIPS on
     the real ImageNet VGG16, and only a small L1 keeps the fill's colours and layout.
@@ -285,16 +296,21 @@ class TextureRecipe(RecipeGAN):
     :class:`PatchDiscriminator` (70x70 patches, spectral norm, hinge loss) that sees a square crop around the hole,
     resized to ``crop`` px (the same box for the real and the filled image, :func:`hole_boxes`), so its time goes to
     the mouth and chin, not to the known background. LPIPS reads ``lpips_path`` (the term is skipped when None).
+    ``discriminator_from``: a checkpoint of an earlier texture run whose discriminator a new run starts from (a
+    fresh one spends thousands of CPU steps near chance; resuming a run loads its own over it).
     """
 
     default_losses: ClassVar[dict[str, float]] = {"hole": 1.0, "valid": 1.0, "perceptual": 1.0, "adv": 0.1,
                                                   "fm": 1.0}
     default_optim: ClassVar[dict[str, Any]] = {**RecipeGAN.default_optim, "lr_g": 1e-4}
 
-    def __init__(self, *args: Any, lpips_path: str | None = None, crop: int = 128, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lpips_path: str | None = None, crop: int = 128,
+                 discriminator_from: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.crop = int(crop)
         self.lpips = LPIPS(lpips_path) if lpips_path else None
+        if discriminator_from:
+            self.discriminator.load_state_dict(_discriminator_state(discriminator_from))
 
     def build_discriminator(self, kwargs: dict[str, Any]) -> PatchDiscriminator:
         """A spectral-norm PatchGAN on (crop, crop mask)."""
