@@ -8,7 +8,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "unmask"
 # Low to high: a part may import parts of a lower rank only (the same rank: neither imports the other).
 RANKS = {
     "errors": 0, "provenance": 0, "encode": 0, "_version": 0, "io": 1, "run_folder": 1, "nets": 2, "models": 2,
-    "face": 3, "losses": 3, "occlusion": 4, "viz": 4, "cover": 4, "large": 4, "grain": 4, "data": 5,
+    "face": 3, "losses": 3, "occlusion": 4, "viz": 4, "cover": 4, "large": 4, "grain": 4, "seam": 1, "data": 5,
     "export": 6, "pipeline": 6, "eval": 7, "train": 8,
     "runplan": 9, "study": 9, "batch": 10, "detect_run": 10, "server": 11, "demo": 11, "cli": 12,
     "__init__": 13,

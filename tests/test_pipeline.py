@@ -95,9 +95,10 @@ def test_every_hole_pixel_is_filled_however_far_it_reaches(astronaut, model):
 
 
 def test_a_given_mask_without_a_face_is_filled_with_a_note(unmasker, astronaut):
-    photo = np.ascontiguousarray(astronaut[380:, 250:])  # no face: the shoulder and the flag
+    photo = astronaut[380:, 250:].copy()  # no face: the shoulder and the flag
     hole = np.zeros(photo.shape[:2], np.uint8)
     hole[40:70, 60:120] = 1
+    photo[hole > 0] = (0, 255, 0)  # what covers it
     result = unmasker(photo, mask=hole)
     assert result.faces == [] and "no face found" in result.notes[0]
     assert (result.image != photo).any(axis=2)[hole > 0].all() and np.array_equal(result.mask, hole)

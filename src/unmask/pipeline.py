@@ -25,6 +25,7 @@ from unmask.large import FullSize, large_enough, paste_back, reduce
 from unmask.models import load
 from unmask.models.pretrained import load_pretrained, plain_models, shipped_models
 from unmask.nets.identity import FaceNetIdentity
+from unmask.seam import remove_seam
 
 DEFAULT_MODEL = "pconv"  # the best shipped model on face masks and eye bars (docs/MODELS.md)
 FALLBACK_MODEL = "telea"  # used when no trained weights are installed
@@ -418,7 +419,8 @@ def _paste(result: np.ndarray, union: np.ndarray, job: PhotoJob, face_job: FaceJ
     if not paste.any():
         return
     region = result[y0:y1, x0:x1]
-    back = _match_colour(back, region, paste, (union[y0:y1, x0:x1] > 0) | (hole == 0))
+    known = (union[y0:y1, x0:x1] > 0) | (hole == 0)
+    back = remove_seam(_match_colour(back, region, paste, known), region, paste, known)
     weight = (_alpha(job.hole, face_job.box, job.feather) * paste)[..., None]
     result[y0:y1, x0:x1] = np.clip(region * (1 - weight) + back * weight + 0.5, 0, 255).astype(np.uint8)
     union[y0:y1, x0:x1] |= paste.astype(np.uint8)
