@@ -31,7 +31,7 @@ def test_a_small_step_is_spread_away_and_the_fill_kept_further_in():
 
 
 def test_a_real_edge_is_kept():
-    photo, fill, hole = _photo_and_fill(step=60)  # a step this large is an edge, not a seam
+    photo, fill, hole = _photo_and_fill(step=120)  # a step this large is an edge (hair, background), not a seam
     out = remove_seam(fill, photo, hole, ~hole)
     assert np.abs(out.astype(int) - fill).max() <= 1
 

@@ -14,7 +14,7 @@ import numpy as np
 
 REACH = 3.0  # px into the hole over which the correction fades out (at a 2x upscaled fill the step is ~2 px wide)
 SMOOTH = 1.5  # Gaussian sigma (px) that averages the step along the outline, so noise is not copied inward
-SMALL_STEP, REAL_EDGE = 20.0, 40.0  # step size (RGB vector length, 0-255) corrected in full / not corrected
+SMALL_STEP, REAL_EDGE = 45.0, 90.0  # step size (RGB vector length, 0-255) corrected in full / not at all
 _EPSILON = 1e-3
 
 
