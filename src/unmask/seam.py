@@ -33,6 +33,19 @@ def remove_seam(fill: np.ndarray, photo: np.ndarray, hole: np.ndarray, known: np
     they share with ``hole`` is matched. Returns uint8 (H, W, 3); pixels outside ``hole`` are those of ``fill``.
     """
     hole = hole.astype(bool)
+    if not hole.any():
+        return fill
+    ys, xs = np.nonzero(hole)
+    pad = int(np.ceil(4 * max(reach, SMOOTH))) + 2  # the blurs reach no farther
+    box = (slice(max(ys.min() - pad, 0), ys.max() + pad + 1), slice(max(xs.min() - pad, 0), xs.max() + pad + 1))
+    result = fill.copy()
+    result[box] = _remove_seam(fill[box], photo[box], hole[box], known[box], reach)
+    return result
+
+
+def _remove_seam(fill: np.ndarray, photo: np.ndarray, hole: np.ndarray, known: np.ndarray,
+                 reach: float) -> np.ndarray:
+    """:func:`remove_seam` on a box around the hole."""
     outside = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~hole & known
     inside = cv2.dilate(outside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & hole
     if outside.sum() < 3 or not inside.any():
