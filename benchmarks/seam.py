@@ -5,7 +5,7 @@ photo mode); the mask is given to ``Unmasker`` and the energy of the grey Laplac
 hole's outline is compared with the true photo's, once as shipped and once with the seam removal of
 :func:`unmask.seam.remove_seam` switched off. 1.0 = the outline is as smooth as the real face; a step between fill
 and photo (a line drawn around the hole) raises it. The energy inside the hole (more than 6 px in) is printed too:
-it must not change.
+it must not change. The whole pipeline's time per photo is printed for both.
 
     python benchmarks/seam.py --data prepared/hq256 --limit 20 [--model pconv_texture] [--kind surgical]
 """
@@ -13,6 +13,7 @@ it must not change.
 from __future__ import annotations
 
 import argparse
+import time
 from unittest import mock
 
 import cv2
@@ -40,6 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     unmasker = Unmasker(args.model, grain=False)  # grain adds energy inside the hole: judge the seam alone
     ratios: dict[str, list[tuple[float, float]]] = {"seam removed (shipped)": [], "seam kept": []}
+    seconds: dict[str, float] = dict.fromkeys(ratios, 0.0)
     for index, sample in enumerate(load_eval_set(args.data, split="test", limit=args.limit)):
         photo, face = resize_sample(np.asarray(sample[0]), sample[1], args.photo_size)
         occluded, hole = occlude(photo, args.kind, occlusion_rng(0, index, args.kind), face=face)
@@ -49,19 +51,22 @@ def main() -> None:
         outline = cv2.morphologyEx(hole.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
         inner = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3) > 6
         for label, patch in (("seam removed (shipped)", None),
-                             ("seam kept", mock.patch("unmask.pipeline.remove_seam", lambda fill, *_: fill))):
+                             ("seam kept", mock.patch("unmask.pipeline.remove_seam", lambda fill, *_, **__: fill))):
+            started = time.perf_counter()
             if patch is None:
                 result = np.asarray(unmasker(given, mask=hole).image)
             else:
                 with patch:
                     result = np.asarray(unmasker(given, mask=hole).image)
+            seconds[label] += time.perf_counter() - started
             ratios[label].append((_energy(result, outline) / _energy(photo, outline),
                                   _energy(result, inner) / _energy(photo, inner)))
     print(f"{unmasker.model_name}, {args.kind}, {len(ratios['seam kept'])} photos at {args.photo_size}²: "
           "Laplacian energy, result / truth (median)")
     for label, values in ratios.items():
         outline_ratio, inner_ratio = np.median(np.array(values), axis=0)
-        print(f"  {label:24s} outline {outline_ratio:.2f}   inside {inner_ratio:.2f}")
+        print(f"  {label:24s} outline {outline_ratio:.2f}   inside {inner_ratio:.2f}   "
+              f"{1000 * seconds[label] / len(values):.0f} ms per photo")
 
 
 if __name__ == "__main__":

@@ -409,8 +409,9 @@ def _alpha(hole: np.ndarray, box: tuple[int, int, int, int], width: float) -> np
 def _paste(result: np.ndarray, union: np.ndarray, job: PhotoJob, face_job: FaceJob, crop: np.ndarray,
            part: np.ndarray | None = None) -> None:
     """Blend a crop's fill into ``result`` over the pixels of the hole (or of its ``part``) that the crop validly
-    covers, feathered over ``job.feather`` px from the hole's border and colour-matched to the known pixels around
-    them (outside the hole, or filled already); marks them in ``union``."""
+    covers, feathered over ``job.feather`` px from the hole's border, colour-matched to the known pixels around them
+    (outside the hole, or filled already) and without a step at the border (:func:`unmask.seam.remove_seam`); marks
+    them in ``union``."""
     x0, y0, x1, y1 = face_job.box
     back, validity = unwarp(crop, face_job.aligned)
     inside, _ = unwarp(face_job.hole.astype(np.float32), face_job.aligned)
