@@ -62,6 +62,11 @@ def resolve_resume(resume: str | None, run_dir: Path) -> str | None:
     return resume
 
 
+def submodule_state(checkpoint: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+    """The weights of the submodule at ``prefix`` (e.g. ``ema.``) in a loaded checkpoint, without the prefix."""
+    return {key[len(prefix):]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}
+
+
 def load_run(run_dir: str | Path, prefix: str = "ema.",
              checkpoint_path: str | Path | None = None) -> tuple[dict[str, Any], int, dict[str, torch.Tensor]]:
     """A run folder's resolved config, a checkpoint's step, and the weights of the submodule at ``prefix`` (the EMA
@@ -73,5 +78,4 @@ def load_run(run_dir: str | Path, prefix: str = "ema.",
     if last is None:
         raise UnmaskError(f"{run_dir}: no checkpoints/last*.ckpt (has the run saved a checkpoint yet?)")
     checkpoint = load_checkpoint(last)
-    state = {key[len(prefix):]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}
-    return config, int(checkpoint["global_step"]), state
+    return config, int(checkpoint["global_step"]), submodule_state(checkpoint, prefix)

@@ -39,7 +39,7 @@ from unmask.models.discriminators import (
 from unmask.models.pretrained import starting_weights
 from unmask.models.widen import widen_deepfill
 from unmask.nets import LPIPS, VGG16Features
-from unmask.run_folder import load_checkpoint
+from unmask.run_folder import load_checkpoint, submodule_state
 from unmask.train.gan import Fakes, RecipeGAN
 
 
@@ -279,9 +279,7 @@ class HOGRecipe(RecipeGAN):
 
 def _discriminator_state(path: str) -> dict[str, torch.Tensor]:
     """The ``discriminator.*`` weights of a training checkpoint, without the prefix."""
-    state = load_checkpoint(path)["state_dict"]
-    prefix = "discriminator."
-    found = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+    found = submodule_state(load_checkpoint(path), "discriminator.")
     if not found:
         raise UnmaskError(f"{path}: holds no discriminator to start from")
     return found
