@@ -70,3 +70,17 @@ def test_unmasker_adds_grain_to_a_scaled_up_fill_and_can_leave_it_out(astronaut)
     assert np.array_equal(with_grain.mask, without.mask)
     assert np.array_equal(with_grain.image[~inside], photo[~inside])
     assert _laplacian_std(with_grain.image, inside) > 2 * _laplacian_std(without.image, inside)
+
+
+
+def test_grain_comes_from_skin_not_from_the_clothes_or_hair_next_to_the_hole():
+    photo, result, hole = _grainy_photo_with_smooth_fill()
+    cloth = np.zeros(photo.shape[:2], bool)
+    cloth[70:, :] = True  # a dark, coarsely textured knit over most of the hole's ring
+    knit = np.random.default_rng(2).normal(0, 20, (int(cloth.sum()), 1))
+    photo[cloth] = np.clip(np.array([40, 40, 60]) + knit, 0, 255).astype(np.uint8)
+    result[hole == 0] = photo[hole == 0]
+    result[hole > 0] = [190, 140, 120]  # the fill paints skin
+    added = match_grain(photo, result, hole).astype(np.int16) - result.astype(np.int16)
+    skin_noise = 6.0
+    assert 0.5 * skin_noise < added[hole > 0].std() < 1.5 * skin_noise  # the skin's grain, not the knit's

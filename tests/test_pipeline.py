@@ -134,3 +134,18 @@ def test_mask_image_alias_model_per_call_repr_and_grow(unmasker, masked_astronau
     assert grown.sum() > unmasker(occluded).mask.sum()
     with pytest.raises(UnmaskError, match="grow"):
         Unmasker("telea", grow=-1)
+
+
+def test_a_fill_that_lands_on_the_input_value_still_changes_the_pixel(astronaut):
+    from unmask.pipeline import _differ
+
+    result, hole = astronaut.copy(), np.zeros(astronaut.shape[:2], np.uint8)
+    hole[10:20, 10:20] = 1
+    result[12, 12] = (200, 255, 10)
+    photo = result.copy()
+    result[hole > 0] = np.clip(result[hole > 0].astype(int) + 3, 0, 255)
+    result[15, 15] = photo[15, 15]  # a fill equal to the input here
+    result[12, 12] = photo[12, 12]  # ... and here, with green at 255
+    _differ(result, photo, hole)
+    assert ((result != photo).any(axis=2) == (hole > 0)).all()
+    assert tuple(result[12, 12]) == (200, 254, 10)

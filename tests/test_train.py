@@ -120,3 +120,13 @@ def test_the_learning_rate_drops_by_its_factor_from_the_given_step(monkeypatch):
         monkeypatch.setattr(type(module), "global_step", property(lambda self, s=step: s))
         factors[step] = module._lr_factor()
     assert factors == {0: 1.0, 99: 1.0, 100: 0.25, 5000: 0.25}
+
+
+def test_only_the_discriminator_learns_during_its_warm_up(monkeypatch):
+    module = build_module({"recipe": "texture", "generator": {"name": "pconv", "kwargs": {"width": 0.125}},
+                           "optim": {"lr_g": 1e-4, "lr_d": 2e-4, "d_warmup": 50}})
+    rates = {}
+    for step in (0, 49, 50):
+        monkeypatch.setattr(type(module), "global_step", property(lambda self, s=step: s))
+        rates[step] = module.learning_rates()
+    assert rates == {0: (0.0, 2e-4), 49: (0.0, 2e-4), 50: (1e-4, 2e-4)}

@@ -5,8 +5,9 @@ photo's resolution the hole is smoother than the skin next to it, which is what 
 compositors do, the missing grain is added back from the photo itself: the high-pass residual of the ring of known
 pixels around the hole is cut into small patches, the patches are laid over the hole in a random order with an
 overlap-add window (which keeps their variance), and the result is scaled so the hole's grain matches the ring's.
-Only grain is taken from the ring, never structure: patches with edges in them (hair, glasses, the jaw line) are
-left out, and the residual is clipped. Only changed pixels are touched.
+Only the skin's grain is taken from the ring, never structure or another material's: the ring is cut down to the
+pixels whose local colour is near the fill's (not hair, clothes or background), patches with edges in them (glasses,
+the jaw line) are left out, and the residual is clipped. Only changed pixels are touched.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ RING = 2 * PATCH  # width of the band of known pixels around the hole that gives
 MIN_PATCHES = 8  # fewer clean patches than this in the ring: too little skin to learn the grain from
 MIN_GAIN = 0.5  # grain std (0-255 levels) below which nothing is added
 ENOUGH = 0.9  # a fill with this share of the ring's grain already has its own
+SKIN_DISTANCE = 48.0  # RGB distance from the fill's median colour within which a ring pixel counts as skin
+SKIN_SHARE = 0.25  # ... and the nearest quarter of the ring counts whatever its distance (a fill of mixed colours)
 
 
 def _high_pass(image: np.ndarray) -> np.ndarray:
@@ -33,6 +36,17 @@ def _high_pass(image: np.ndarray) -> np.ndarray:
 def _robust_std(values: np.ndarray) -> np.ndarray:
     """Per-channel standard deviation from the median absolute deviation of (N, C) values (edges barely count)."""
     return 1.4826 * np.median(np.abs(values - np.median(values, 0)), 0)
+
+
+def _skin(photo: np.ndarray, around: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """The pixels of ``around`` whose local colour (blurred over a quarter patch) is near ``colour``: within
+    ``SKIN_DISTANCE`` or among the nearest ``SKIN_SHARE`` of the ring. That is the ring's skin, without the hair,
+    patterned clothes or background next to it."""
+    local = cv2.GaussianBlur(photo.astype(np.float32), (0, 0), PATCH / 4)
+    distance = np.linalg.norm(local - colour, axis=-1)
+    if not around.any():
+        return around
+    return around & (distance <= max(SKIN_DISTANCE, float(np.quantile(distance[around], SKIN_SHARE))))
 
 
 def _window() -> np.ndarray:
@@ -87,7 +101,8 @@ def match_grain(photo: np.ndarray, result: np.ndarray, changed: np.ndarray, seed
     y0, x0 = max(0, rows.min() - RING), max(0, columns.min() - RING)
     y1, x1 = min(hole.shape[0], rows.max() + RING + 1), min(hole.shape[1], columns.max() + RING + 1)
     box_hole = hole[y0:y1, x0:x1]
-    around = ring(box_hole, RING)
+    around = _skin(photo[y0:y1, x0:x1], ring(box_hole, RING),
+                   np.median(result[y0:y1, x0:x1][box_hole], 0).astype(np.float32))
     if around.sum() < MIN_PATCHES * PATCH * PATCH:
         return result.copy()
     source = _high_pass(photo[y0:y1, x0:x1])

@@ -266,8 +266,10 @@ class Unmasker:
                 _paste(result, union, job, face_job, crop, part)
         if job.full is not None:
             result, union = paste_back(job.full, result, union)
+        photo = job.photo if job.full is None else job.full.photo
         if self.grain and not job.from_reference:
-            result = match_grain(job.photo if job.full is None else job.full.photo, result, union)
+            result = match_grain(photo, result, union)
+        _differ(result, photo, union)
         return UnmaskResult(image=_like(result, job.photo if template is None else template), mask=union,
                             faces=job.faces, notes=list(job.notes))
 
@@ -425,6 +427,14 @@ def _paste(result: np.ndarray, union: np.ndarray, job: PhotoJob, face_job: FaceJ
     weight = (_alpha(job.hole, face_job.box, job.feather) * paste)[..., None]
     result[y0:y1, x0:x1] = np.clip(region * (1 - weight) + back * weight + 0.5, 0, 255).astype(np.uint8)
     union[y0:y1, x0:x1] |= paste.astype(np.uint8)
+
+
+def _differ(result: np.ndarray, photo: np.ndarray, union: np.ndarray) -> None:
+    """Move the filled pixels whose value came out equal to the photo's by one level of green, in place, so the
+    result's mask is exactly the set of changed pixels (a fill feathered into skin-coloured input can land on it)."""
+    same = (union > 0) & (result == photo).all(axis=2)
+    green = result[..., 1]
+    green[same] = np.where(green[same] < 255, green[same] + 1, 254)
 
 
 def _like(result: np.ndarray, template) -> np.ndarray | Image.Image | torch.Tensor:

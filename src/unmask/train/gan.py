@@ -53,8 +53,9 @@ class RecipeGAN(L.LightningModule):
 
     ``generator``: ``{name, kwargs}`` for :func:`create_model`; ``discriminator``: kwargs of the recipe's D;
     ``losses``: weights over ``default_losses`` (other names are refused); ``optim``: ``lr_g, lr_d, betas,
-    d_every, lr_decay_steps`` and optionally ``lr_drop_at``, ``lr_drop_factor``; ``init_from``: generator weights
-    (``.safetensors``) to fine-tune instead of random ones; ``ema_decay``: of the EMA copy.
+    d_every, lr_decay_steps`` and optionally ``lr_drop_at``, ``lr_drop_factor``, ``d_warmup`` (steps at the start of
+    a run in which only D learns: G's learning rate is 0, so a fresh D catches up with a trained G); ``init_from``:
+    generator weights (``.safetensors``) to fine-tune instead of random ones; ``ema_decay``: of the EMA copy.
     """
 
     default_losses: ClassVar[dict[str, float]] = {}
@@ -156,9 +157,10 @@ class RecipeGAN(L.LightningModule):
         return factor
 
     def learning_rates(self) -> tuple[float, float]:
-        """(G, D) learning rates at the current step."""
+        """(G, D) learning rates at the current step; G's is 0 during the ``d_warmup`` steps."""
         factor = self._lr_factor()
-        return self.optim["lr_g"] * factor, self.optim["lr_d"] * factor
+        g_factor = 0.0 if self.global_step < int(self.optim.get("d_warmup", 0)) else factor
+        return self.optim["lr_g"] * g_factor, self.optim["lr_d"] * factor
 
     @torch.no_grad()
     def _update_ema(self) -> None:
