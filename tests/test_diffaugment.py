@@ -1,5 +1,6 @@
 """DiffAugment changes what the discriminator sees, the same way for an image and its mask, and passes gradients."""
 
+import pytest
 import torch
 
 from unmask.train.diffaugment import CUTOUT, diff_augment
@@ -28,3 +29,13 @@ def test_draws_differ_per_call_and_gradients_flow():
     assert not torch.allclose(first, second)
     first.sum().backward()
     assert image.grad is not None and image.grad.abs().sum() > 0
+
+
+def test_a_policy_applies_only_its_operations_and_refuses_unknown_ones():
+    image, mask = torch.rand(4, 3, 16, 16), torch.ones(4, 1, 16, 16)
+    coloured, same_mask = diff_augment(image, mask, ("colour",))
+    assert not torch.allclose(coloured, image) and torch.equal(same_mask, mask)
+    shifted, _ = diff_augment(image, mask, ("translation",))
+    assert torch.isin(shifted[shifted != 0], image).all()  # only moved (and zero-padded), never recoloured
+    with pytest.raises(ValueError, match="unknown DiffAugment"):
+        diff_augment(image, mask, ("rotation",))

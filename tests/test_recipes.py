@@ -206,10 +206,15 @@ def test_texture_discriminator_judges_augmented_crops_when_asked(monkeypatch):
     module = build_module({"recipe": "texture", "generator": {"name": "pconv", "kwargs": {"width": 1 / 16}},
                            "discriminator": {"cnum": 4}, "crop": 32, "diff_augment": True})
     calls = []
-    monkeypatch.setattr(recipes, "diff_augment", lambda image, mask: calls.append(image.shape) or (image, mask))
+    monkeypatch.setattr(recipes, "diff_augment",
+                        lambda image, mask, policy: calls.append(image.shape) or (image, mask))
     image, mask = torch.rand(2, 3, 64, 64), torch.zeros(2, 1, 64, 64)
     mask[:, :, 40:60, 10:50] = 1
     _, terms, fakes = module.generator_loss(image, mask)
     assert len(calls) == 1 and torch.isfinite(terms["adv"])  # the generator's adversarial term
     module.discriminator_loss(image, mask, {key: value.detach() for key, value in fakes.items()})
     assert calls == [(2, 3, 32, 32)] * 3  # and both of D's inputs
+
+    with pytest.raises(UnmaskError, match="diff_augment"):
+        build_module({"recipe": "texture", "generator": {"name": "pconv", "kwargs": {"width": 1 / 16}},
+                      "diff_augment": ["colour", "rotation"]})

@@ -1,6 +1,9 @@
 """DiffAugment (Zhao et al., 2020): random, differentiable colour, translation and cutout on every image the
 discriminator judges, real or filled, so that it cannot be fooled by small changes the generator makes to exploit
-it, nor learn its few thousand training faces by heart. The generator's gradient flows through the augmentation."""
+it, nor learn its few thousand training faces by heart. The generator's gradient flows through the augmentation.
+
+A policy names the operations to apply. Against fills that are already close to real faces, colour changes slow the
+discriminator most and all three together stopped it learning (docs/TRAINING.md, texture round 4)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import torch.nn.functional as F
 BRIGHTNESS = 0.25  # added level, uniform in +-this (images in [0, 1])
 TRANSLATION = 0.125  # shift, uniform in +-this share of the side, zero-padded
 CUTOUT = 0.5  # side of the square cut out (set to 0), as a share of the image's side
+POLICY = ("colour", "translation", "cutout")  # the paper's full policy
 
 
 def _colour(image: torch.Tensor, random: torch.Tensor) -> torch.Tensor:
@@ -41,13 +45,21 @@ def _cutout(x: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
-def diff_augment(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same random colour change, shift and cutout for each image (B, 3, H, W) in [0, 1] and its hole mask
-    (B, 1, H, W), drawn anew per image and per call (real and filled batches get independent draws)."""
+def diff_augment(image: torch.Tensor, mask: torch.Tensor,
+                 policy: tuple[str, ...] = POLICY) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``policy``'s random colour change, shift and cutout for each image (B, 3, H, W) in [0, 1], the same shift
+    and cutout for its hole mask (B, 1, H, W); drawn anew per image and per call (real and filled batches get
+    independent draws)."""
+    unknown = set(policy) - set(POLICY)
+    if unknown:
+        raise ValueError(f"unknown DiffAugment operation(s) {sorted(unknown)}; choose from {', '.join(POLICY)}")
     batch, _, height, width = image.shape
-    image = _colour(image, torch.rand(batch, 3, device=image.device))
-    limits = torch.tensor([int(height * TRANSLATION + 0.5), int(width * TRANSLATION + 0.5)])
-    shift = (torch.rand(batch, 2) * (2 * limits + 1)).long() - limits
-    centre = torch.rand(batch, 2, device=image.device)
-    both = _cutout(_translate(torch.cat([image, mask], dim=1), shift), centre)
+    if "colour" in policy:
+        image = _colour(image, torch.rand(batch, 3, device=image.device))
+    both = torch.cat([image, mask], dim=1)
+    if "translation" in policy:
+        limits = torch.tensor([int(height * TRANSLATION + 0.5), int(width * TRANSLATION + 0.5)])
+        both = _translate(both, (torch.rand(batch, 2) * (2 * limits + 1)).long() - limits)
+    if "cutout" in policy:
+        both = _cutout(both, torch.rand(batch, 2, device=image.device))
     return both[:, :3], both[:, 3:]

@@ -40,7 +40,7 @@ from unmask.models.pretrained import starting_weights
 from unmask.models.widen import widen_deepfill
 from unmask.nets import LPIPS, VGG16Features
 from unmask.run_folder import load_checkpoint, submodule_state
-from unmask.train.diffaugment import diff_augment
+from unmask.train.diffaugment import POLICY, diff_augment
 from unmask.train.gan import Fakes, RecipeGAN
 
 
@@ -297,7 +297,8 @@ class TextureRecipe(RecipeGAN):
     the mouth and chin, not to the known background. LPIPS reads ``lpips_path`` (the term is skipped when None).
     ``discriminator_from``: a checkpoint of an earlier texture run whose discriminator a new run starts from (a
     fresh one spends thousands of CPU steps near chance; resuming a run loads its own over it). ``diff_augment``: D
-    judges every crop through :func:`diff_augment` (feature matching still compares the crops as they are).
+    judges every crop through :func:`diff_augment`: ``true`` for the full policy or a list of its operations
+(feature matching still compares the crops as they are).
     """
 
     default_losses: ClassVar[dict[str, float]] = {"hole": 1.0, "valid": 1.0, "perceptual": 1.0, "adv": 0.1,
@@ -305,10 +306,14 @@ class TextureRecipe(RecipeGAN):
     default_optim: ClassVar[dict[str, Any]] = {**RecipeGAN.default_optim, "lr_g": 1e-4}
 
     def __init__(self, *args: Any, lpips_path: str | None = None, crop: int = 128,
-                 discriminator_from: str | None = None, diff_augment: bool = False, **kwargs: Any) -> None:
+                 discriminator_from: str | None = None, diff_augment: bool | list[str] = False,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.crop = int(crop)
-        self.diff_augment = bool(diff_augment)
+        self.augment_policy = tuple(POLICY if diff_augment is True else diff_augment or ())
+        if set(self.augment_policy) - set(POLICY):
+            raise UnmaskError(f"model.diff_augment: unknown operation(s) in {list(self.augment_policy)}; "
+                              f"choose from {', '.join(POLICY)}")
         self.lpips = LPIPS(lpips_path) if lpips_path else None
         if discriminator_from:
             self.discriminator.load_state_dict(_discriminator_state(discriminator_from))
@@ -319,7 +324,9 @@ class TextureRecipe(RecipeGAN):
 
     def _judge(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """D's logits for crops (B, 3, S, S) and their masks, through DiffAugment when the run asks for it."""
-        return self.discriminator(*diff_augment(image, mask)) if self.diff_augment else self.discriminator(image, mask)
+        if self.augment_policy:
+            image, mask = diff_augment(image, mask, self.augment_policy)
+        return self.discriminator(image, mask)
 
     def _crops(self, image: torch.Tensor, composite: torch.Tensor,
                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -342,7 +349,7 @@ class TextureRecipe(RecipeGAN):
         composite = mask * output + (1 - mask) * image
         real, fake, crop_mask = self._crops(image, composite, mask)
         fake_logits, fake_features = self.discriminator(fake, crop_mask, return_features=True)
-        if self.diff_augment:
+        if self.augment_policy:
             fake_logits = self._judge(fake, crop_mask)
         with torch.no_grad():
             _, real_features = self.discriminator(real, crop_mask, return_features=True)
