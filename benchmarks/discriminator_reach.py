@@ -1,15 +1,18 @@
-"""How well a patch discriminator can tell a generator's fills from real faces, by its depth (receptive field).
+"""How well a patch discriminator can tell a generator's fills from real faces, by its depth (receptive field) and
+the DiffAugment policy it judges through.
 
 A texture recipe's D sees a crop around the hole resized to 128 px. Each of its logits judges one receptive field:
 70 px with 3 strided layers (half a mouth), 142 px with 4, the whole crop with 5. This benchmark fills training and
 validation faces once with fixed generator weights (``--weights``, default the shipped ``pconv_texture``), then
 trains a fresh spectral-norm :class:`PatchDiscriminator` of each depth on the same real/filled crops (hinge loss,
 Adam 2e-4, batch 8, fp32) and prints, every 100 steps, the AUC of its logits on validation patches that are at
-least 30 % hole (real against filled; 0.5 = chance) and the gap between their mean logits.
+least 30 % hole (real against filled; 0.5 = chance) and the gap between their mean logits. A variant ``5:colour,
+translation`` trains a 5-layer D on crops passed through :func:`diff_augment` with that policy (scored on the crops
+as they are).
 
 The faces and occluder mixture are a training config's (``--config``, default texture round 2's).
 
-    python benchmarks/discriminator_reach.py [--config configs/train/pconv_texture2_cpu.yaml] [--layers 3 4 5]
+    python benchmarks/discriminator_reach.py --steps 300 --variants 3 5 5:colour,translation,cutout 5:translation,cutout
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from unmask.losses import hinge_d_loss
 from unmask.models import create_model
 from unmask.models.discriminators import PatchDiscriminator, crop_boxes, hole_boxes
 from unmask.models.pretrained import starting_weights
+from unmask.train.diffaugment import diff_augment
 from unmask.train.run import load_config
 
 CROP = 128
@@ -65,15 +69,22 @@ def hole_auc(discriminator: PatchDiscriminator, pool: Pool) -> tuple[float, floa
     return auc, (real.mean() - fake.mean()).item()
 
 
-def train_and_score(layers: int, train: Pool, val: Pool, steps: int, seed: int) -> None:
-    """Train a fresh D of ``layers`` strided layers on ``train``; print its validation AUC every 100 steps."""
+def train_and_score(variant: str, train: Pool, val: Pool, steps: int, seed: int) -> None:
+    """Train a fresh D of a variant (``layers`` or ``layers:policy``) on ``train``; print its validation AUC every
+    100 steps."""
+    layers, _, policy = variant.partition(":")
+    operations = tuple(policy.split(",")) if policy else ()
     torch.manual_seed(seed)
-    discriminator = PatchDiscriminator(cnum=32, layers=layers)
+    discriminator = PatchDiscriminator(cnum=32, layers=int(layers))
     optimizer = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     for step in range(1, steps + 1):
         index = torch.randint(0, len(train[0]), (8,))
         real, fake, mask = (part[index].float() for part in train)
-        loss = hinge_d_loss(discriminator(real, mask), discriminator(fake, mask))
+        if operations:
+            (real, real_mask), (fake, mask) = diff_augment(real, mask, operations), diff_augment(fake, mask, operations)
+        else:
+            real_mask = mask
+        loss = hinge_d_loss(discriminator(real, real_mask), discriminator(fake, mask))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -81,16 +92,17 @@ def train_and_score(layers: int, train: Pool, val: Pool, steps: int, seed: int) 
             discriminator.eval()
             auc, gap = hole_auc(discriminator, val)
             discriminator.train()
-            print(f"layers {layers}  step {step:4d}  AUC {auc:.3f}  logit gap {gap:.3f}", flush=True)
+            print(f"{variant:28s} step {step:4d}  AUC {auc:.3f}  logit gap {gap:.3f}", flush=True)
 
 
 def main() -> None:
-    """Fill the pools once, then train and score one D per depth."""
+    """Fill the pools once, then train and score one D per variant."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="configs/train/pconv_texture2_cpu.yaml",
                         help="training config whose data section gives the faces and the occluder mixture")
     parser.add_argument("--weights", default="src/unmask/assets/weights/pconv_texture.safetensors")
-    parser.add_argument("--layers", type=int, nargs="+", default=[3, 4, 5])
+    parser.add_argument("--variants", nargs="+", default=["3", "4", "5"],
+                        help="strided layers, optionally with a DiffAugment policy: 5:translation,cutout")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--train-count", type=int, default=1600)
     parser.add_argument("--val-count", type=int, default=256)
@@ -105,8 +117,8 @@ def main() -> None:
     torch.manual_seed(args.seed)  # the training split draws its occlusions from torch's generator
     train = fill_pool(generator, data.splits["train"], args.train_count, args.seed)
     val = fill_pool(generator, data.splits["val"], args.val_count, args.seed + 1)
-    for layers in args.layers:
-        train_and_score(layers, train, val, args.steps, args.seed)
+    for variant in args.variants:
+        train_and_score(variant, train, val, args.steps, args.seed)
 
 
 if __name__ == "__main__":

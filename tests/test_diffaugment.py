@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from unmask.errors import UnmaskError
 from unmask.train.diffaugment import CUTOUT, diff_augment
 
 
@@ -37,5 +38,5 @@ def test_a_policy_applies_only_its_operations_and_refuses_unknown_ones():
     assert not torch.allclose(coloured, image) and torch.equal(same_mask, mask)
     shifted, _ = diff_augment(image, mask, ("translation",))
     assert torch.isin(shifted[shifted != 0], image).all()  # only moved (and zero-padded), never recoloured
-    with pytest.raises(ValueError, match="unknown DiffAugment"):
+    with pytest.raises(UnmaskError, match="unknown operation"):
         diff_augment(image, mask, ("rotation",))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from unmask.errors import UnmaskError
+
 BRIGHTNESS = 0.25  # added level, uniform in +-this (images in [0, 1])
 TRANSLATION = 0.125  # shift, uniform in +-this share of the side, zero-padded
 CUTOUT = 0.5  # side of the square cut out (set to 0), as a share of the image's side
@@ -45,14 +47,23 @@ def _cutout(x: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
+def augment_policy(setting: bool | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """The operations a ``model.diff_augment`` setting names: all for true, none for false or None; unknown names
+    are refused."""
+    policy = POLICY if setting is True else tuple(setting or ())
+    unknown = set(policy) - set(POLICY)
+    if unknown:
+        raise UnmaskError(f"model.diff_augment: unknown operation(s) {sorted(unknown)}; "
+                          f"choose from {', '.join(POLICY)}")
+    return policy
+
+
 def diff_augment(image: torch.Tensor, mask: torch.Tensor,
                  policy: tuple[str, ...] = POLICY) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``policy``'s random colour change, shift and cutout for each image (B, 3, H, W) in [0, 1], the same shift
     and cutout for its hole mask (B, 1, H, W); drawn anew per image and per call (real and filled batches get
-    independent draws)."""
-    unknown = set(policy) - set(POLICY)
-    if unknown:
-        raise ValueError(f"unknown DiffAugment operation(s) {sorted(unknown)}; choose from {', '.join(POLICY)}")
+    independent draws). Operations outside :data:`POLICY` are refused (:func:`augment_policy`)."""
+    augment_policy(policy)
     batch, _, height, width = image.shape
     if "colour" in policy:
         image = _colour(image, torch.rand(batch, 3, device=image.device))

@@ -40,7 +40,7 @@ from unmask.models.pretrained import starting_weights
 from unmask.models.widen import widen_deepfill
 from unmask.nets import LPIPS, VGG16Features
 from unmask.run_folder import load_checkpoint, submodule_state
-from unmask.train.diffaugment import POLICY, diff_augment
+from unmask.train.diffaugment import augment_policy, diff_augment
 from unmask.train.gan import Fakes, RecipeGAN
 
 
@@ -298,7 +298,7 @@ class TextureRecipe(RecipeGAN):
     ``discriminator_from``: a checkpoint of an earlier texture run whose discriminator a new run starts from (a
     fresh one spends thousands of CPU steps near chance; resuming a run loads its own over it). ``diff_augment``: D
     judges every crop through :func:`diff_augment`: ``true`` for the full policy or a list of its operations
-(feature matching still compares the crops as they are).
+    (feature matching still compares the crops as they are).
     """
 
     default_losses: ClassVar[dict[str, float]] = {"hole": 1.0, "valid": 1.0, "perceptual": 1.0, "adv": 0.1,
@@ -310,10 +310,7 @@ class TextureRecipe(RecipeGAN):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.crop = int(crop)
-        self.augment_policy = tuple(POLICY if diff_augment is True else diff_augment or ())
-        if set(self.augment_policy) - set(POLICY):
-            raise UnmaskError(f"model.diff_augment: unknown operation(s) in {list(self.augment_policy)}; "
-                              f"choose from {', '.join(POLICY)}")
+        self.augment_policy = augment_policy(diff_augment)
         self.lpips = LPIPS(lpips_path) if lpips_path else None
         if discriminator_from:
             self.discriminator.load_state_dict(_discriminator_state(discriminator_from))
