@@ -42,10 +42,10 @@ def _skin(photo: np.ndarray, around: np.ndarray, colour: np.ndarray) -> np.ndarr
     """The pixels of ``around`` whose local colour (blurred over a quarter patch) is near ``colour``: within
     ``SKIN_DISTANCE`` or among the nearest ``SKIN_SHARE`` of the ring. That is the ring's skin, without the hair,
     patterned clothes or background next to it."""
-    local = cv2.GaussianBlur(photo.astype(np.float32), (0, 0), PATCH / 4)
-    distance = np.linalg.norm(local - colour, axis=-1)
     if not around.any():
         return around
+    local = cv2.GaussianBlur(photo.astype(np.float32), (0, 0), PATCH / 4)
+    distance = np.linalg.norm(local - colour, axis=-1)
     return around & (distance <= max(SKIN_DISTANCE, float(np.quantile(distance[around], SKIN_SHARE))))
 
 

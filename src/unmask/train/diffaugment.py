@@ -28,10 +28,13 @@ def _colour(image: torch.Tensor, random: torch.Tensor) -> torch.Tensor:
     return (image - mean) * (contrast + 0.5) + mean
 
 
-def _translate(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Shift each image of (B, C, H, W) by whole pixels ``shift`` (B, 2) = (dy, dx), zero-padded."""
+def _translate(x: torch.Tensor, random: torch.Tensor) -> torch.Tensor:
+    """Shift each image of (B, C, H, W) by whole pixels, uniform in +-``TRANSLATION`` of its side, zero-padded;
+    random (B, 2) in [0, 1) picks (dy, dx)."""
     _, _, height, width = x.shape
     pad_y, pad_x = int(height * TRANSLATION + 0.5), int(width * TRANSLATION + 0.5)
+    limits = torch.tensor([pad_y, pad_x])
+    shift = (random.cpu() * (2 * limits + 1)).long() - limits
     padded = F.pad(x, (pad_x, pad_x, pad_y, pad_y))
     return torch.stack([padded[i, :, pad_y - dy: pad_y - dy + height, pad_x - dx: pad_x - dx + width]
                         for i, (dy, dx) in enumerate(shift.tolist())])
@@ -64,13 +67,12 @@ def diff_augment(image: torch.Tensor, mask: torch.Tensor,
     and cutout for its hole mask (B, 1, H, W); drawn anew per image and per call (real and filled batches get
     independent draws). Operations outside :data:`POLICY` are refused (:func:`augment_policy`)."""
     augment_policy(policy)
-    batch, _, height, width = image.shape
+    batch = image.shape[0]
     if "colour" in policy:
         image = _colour(image, torch.rand(batch, 3, device=image.device))
     both = torch.cat([image, mask], dim=1)
     if "translation" in policy:
-        limits = torch.tensor([int(height * TRANSLATION + 0.5), int(width * TRANSLATION + 0.5)])
-        both = _translate(both, (torch.rand(batch, 2) * (2 * limits + 1)).long() - limits)
+        both = _translate(both, torch.rand(batch, 2))
     if "cutout" in policy:
         both = _cutout(both, torch.rand(batch, 2, device=image.device))
     return both[:, :3], both[:, 3:]
