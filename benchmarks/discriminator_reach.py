@@ -8,11 +8,12 @@ trains a fresh spectral-norm :class:`PatchDiscriminator` of each depth on the sa
 Adam 2e-4, batch 8, fp32) and prints, every 100 steps, the AUC of its logits on validation patches that are at
 least 30 % hole (real against filled; 0.5 = chance) and the gap between their mean logits. A variant ``5:colour,
 translation`` trains a 5-layer D on crops passed through :func:`diff_augment` with that policy (scored on the crops
-as they are).
+as they are); ``vgg`` is a :class:`ProjectedDiscriminator` (heads on a frozen ImageNet VGG16, ``--vgg``).
 
 The faces and occluder mixture are a training config's (``--config``, default texture round 2's).
 
     python benchmarks/discriminator_reach.py --steps 300 --variants 3 5 5:colour,translation,cutout 5:translation,cutout
+    python benchmarks/discriminator_reach.py --steps 300 --variants vgg
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from unmask.losses import hinge_d_loss
 from unmask.models import create_model
 from unmask.models.discriminators import PatchDiscriminator, crop_boxes, hole_boxes
 from unmask.models.pretrained import starting_weights
+from unmask.models.projected import ProjectedDiscriminator
 from unmask.train.diffaugment import diff_augment
 from unmask.train.run import load_config
 
@@ -54,14 +56,15 @@ def fill_pool(generator: torch.nn.Module, dataset: torch.utils.data.Dataset, cou
 
 
 @torch.no_grad()
-def hole_auc(discriminator: PatchDiscriminator, pool: Pool) -> tuple[float, float]:
+def hole_auc(discriminator: PatchDiscriminator | ProjectedDiscriminator, pool: Pool) -> tuple[float, float]:
     """AUC of real against filled logits on patches at least 30 % hole, and the gap of their means."""
     real_logits, fake_logits = [], []
     for start in range(0, len(pool[0]), 32):
         real, fake, mask = (part[start:start + 32].float() for part in pool)
         real_out, fake_out = discriminator(real, mask), discriminator(fake, mask)
-        side = round(real_out.shape[1] ** 0.5)
-        keep = F.adaptive_avg_pool2d(mask, side).flatten(1) > 0.3
+        maps = len(discriminator.heads) if isinstance(discriminator, ProjectedDiscriminator) else 1
+        side = round((real_out.shape[1] // maps) ** 0.5)
+        keep = (F.adaptive_avg_pool2d(mask, side).flatten(1) > 0.3).repeat(1, maps)
         real_logits.append(real_out[keep])
         fake_logits.append(fake_out[keep])
     real, fake = torch.cat(real_logits), torch.cat(fake_logits)
@@ -69,13 +72,14 @@ def hole_auc(discriminator: PatchDiscriminator, pool: Pool) -> tuple[float, floa
     return auc, (real.mean() - fake.mean()).item()
 
 
-def train_and_score(variant: str, train: Pool, val: Pool, steps: int, seed: int) -> None:
-    """Train a fresh D of a variant (``layers`` or ``layers:policy``) on ``train``; print its validation AUC every
-    100 steps."""
+def train_and_score(variant: str, train: Pool, val: Pool, steps: int, seed: int, vgg_path: str) -> None:
+    """Train a fresh D of a variant (``layers``, ``vgg``, optionally ``:policy``) on ``train``; print its validation
+    AUC every 100 steps."""
     layers, _, policy = variant.partition(":")
     operations = tuple(policy.split(",")) if policy else ()
     torch.manual_seed(seed)
-    discriminator = PatchDiscriminator(cnum=32, layers=int(layers))
+    discriminator = (ProjectedDiscriminator(vgg_path) if layers == "vgg"
+                     else PatchDiscriminator(cnum=32, layers=int(layers)))
     optimizer = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     for step in range(1, steps + 1):
         index = torch.randint(0, len(train[0]), (8,))
@@ -102,7 +106,10 @@ def main() -> None:
                         help="training config whose data section gives the faces and the occluder mixture")
     parser.add_argument("--weights", default="src/unmask/assets/weights/pconv_texture.safetensors")
     parser.add_argument("--variants", nargs="+", default=["3", "4", "5"],
-                        help="strided layers, optionally with a DiffAugment policy: 5:translation,cutout")
+                        help="strided layers or vgg (a projected D), optionally with a DiffAugment policy: "
+                             "5:translation,cutout")
+    parser.add_argument("--vgg", default="../shared/weights/lpips/lpips_vgg16_fp16.safetensors",
+                        help="the LPIPS VGG16 file a projected D's frozen trunk is read from")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--train-count", type=int, default=1600)
     parser.add_argument("--val-count", type=int, default=256)
@@ -118,7 +125,7 @@ def main() -> None:
     train = fill_pool(generator, data.splits["train"], args.train_count, args.seed)
     val = fill_pool(generator, data.splits["val"], args.val_count, args.seed + 1)
     for variant in args.variants:
-        train_and_score(variant, train, val, args.steps, args.seed)
+        train_and_score(variant, train, val, args.steps, args.seed, args.vgg)
 
 
 if __name__ == "__main__":

@@ -218,3 +218,53 @@ def test_texture_discriminator_judges_augmented_crops_when_asked(monkeypatch):
     with pytest.raises(UnmaskError, match="diff_augment"):
         build_module({"recipe": "texture", "generator": {"name": "pconv", "kwargs": {"width": 1 / 16}},
                       "diff_augment": ["colour", "rotation"]})
+
+
+def test_projected_discriminator_judges_frozen_vgg_features_and_saves_only_its_heads(random_lpips_vgg):
+    from unmask.models.projected import ProjectedDiscriminator
+
+    discriminator = ProjectedDiscriminator(random_lpips_vgg, cnum=8)
+    image, mask = torch.rand(2, 3, 64, 64, requires_grad=True), torch.zeros(2, 1, 64, 64)
+    mask[:, :, 20:50, 10:54] = 1
+    logits, features = discriminator(image, mask, return_features=True)
+    assert logits.shape == (2, 3 * 4 * 4)  # three heads, each a (64 / 16)² map
+    assert len(features) == (1 + 3) + (1 + 2) + (1 + 1)
+    logits.mean().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0  # the generator's gradient passes the trunk
+    assert all(not p.requires_grad and p.grad is None for p in discriminator.trunk.parameters())
+    assert all(key.startswith("heads.") for key in discriminator.state_dict())
+    assert {id(p) for p in discriminator.parameters()} == {id(p) for p in discriminator.heads.parameters()}
+    assert not discriminator.train().trunk.training
+    other = discriminator(torch.rand(2, 3, 64, 64), mask)
+    assert not torch.allclose(other, logits.detach())
+    assert discriminator.to(torch.float64).trunk[0].weight.dtype == torch.float64
+
+
+def test_texture_recipe_trains_against_a_projected_discriminator(random_lpips_vgg, tmp_path):
+    from unmask.models.projected import ProjectedDiscriminator
+
+    module = build_module({"recipe": "texture", "generator": {"name": "pconv", "kwargs": {"width": 1 / 16}},
+                           "discriminator": {"vgg_path": random_lpips_vgg, "cnum": 4}, "crop": 32})
+    assert isinstance(module.discriminator, ProjectedDiscriminator)
+    image, mask = torch.rand(2, 3, 64, 64), torch.zeros(2, 1, 64, 64)
+    mask[:, :, 40:60, 10:50] = 1
+    total, terms, fakes = module.generator_loss(image, mask)
+    assert torch.isfinite(total) and terms["fm"] > 0
+    module.discriminator_loss(image, mask, {key: value.detach() for key, value in fakes.items()}).backward()
+    assert all(p.grad is not None for p in module.discriminator.parameters())
+    assert not any(".trunk." in key for key in module.state_dict())
+
+
+def test_projected_discriminator_needs_the_vgg_lpips_file(tmp_path):
+    from safetensors.torch import save_file
+
+    from unmask.models.projected import ProjectedDiscriminator
+    from unmask.nets.lpips import ALEX_TAPS, build_alexnet_features
+
+    trunk = build_alexnet_features()
+    state = {f"features.{key}": value for key, value in trunk.state_dict().items()}
+    state.update({f"lin{i}.model.1.weight": torch.rand(1, trunk[index - 1].out_channels, 1, 1)
+                  for i, index in enumerate(ALEX_TAPS)})
+    save_file(state, str(tmp_path / "alex.safetensors"))
+    with pytest.raises(ValueError, match="VGG16 LPIPS file"):
+        ProjectedDiscriminator(tmp_path / "alex.safetensors")

@@ -37,6 +37,7 @@ from unmask.models.discriminators import (
     hole_boxes,
 )
 from unmask.models.pretrained import starting_weights
+from unmask.models.projected import ProjectedDiscriminator
 from unmask.models.widen import widen_deepfill
 from unmask.nets import LPIPS, VGG16Features
 from unmask.run_folder import load_checkpoint, submodule_state
@@ -294,7 +295,9 @@ class TextureRecipe(RecipeGAN):
     with weights 1, 1, 1, 0.1, 1. L1 is on the raw output, the rest on the composite. D is a
     :class:`PatchDiscriminator` (70x70 patches, spectral norm, hinge loss) that sees a square crop around the hole,
     resized to ``crop`` px (the same box for the real and the filled image, :func:`hole_boxes`), so its time goes to
-    the mouth and chin, not to the known background. LPIPS reads ``lpips_path`` (the term is skipped when None).
+    the mouth and chin, not to the known background; with ``vgg_path`` among the discriminator's kwargs it is a
+    :class:`ProjectedDiscriminator` (trainable heads on a frozen ImageNet VGG16) instead. LPIPS reads ``lpips_path``
+    (the term is skipped when None).
     ``discriminator_from``: a checkpoint of an earlier texture run whose discriminator a new run starts from (a
     fresh one spends thousands of CPU steps near chance; resuming a run loads its own over it). ``diff_augment``: D
     judges every crop through :func:`diff_augment`: ``true`` for the full policy or a list of its operations
@@ -315,9 +318,10 @@ class TextureRecipe(RecipeGAN):
         if discriminator_from:
             self.discriminator.load_state_dict(_discriminator_state(discriminator_from))
 
-    def build_discriminator(self, kwargs: dict[str, Any]) -> PatchDiscriminator:
-        """A spectral-norm PatchGAN on (crop, crop mask)."""
-        return PatchDiscriminator(**kwargs)
+    def build_discriminator(self, kwargs: dict[str, Any]) -> PatchDiscriminator | ProjectedDiscriminator:
+        """A spectral-norm PatchGAN on (crop, crop mask), or a :class:`ProjectedDiscriminator` when ``kwargs`` name
+        its frozen VGG16 (``vgg_path``)."""
+        return ProjectedDiscriminator(**kwargs) if "vgg_path" in kwargs else PatchDiscriminator(**kwargs)
 
     def _judge(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """D's logits for crops (B, 3, S, S) and their masks, through DiffAugment when the run asks for it."""
