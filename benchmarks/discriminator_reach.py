@@ -29,8 +29,8 @@ from unmask.losses import hinge_d_loss
 from unmask.models import create_model
 from unmask.models.discriminators import PatchDiscriminator, crop_boxes, hole_boxes
 from unmask.models.pretrained import starting_weights
-from unmask.models.projected import ProjectedDiscriminator
 from unmask.train.diffaugment import diff_augment
+from unmask.train.projected import ProjectedDiscriminator
 from unmask.train.run import load_config
 
 CROP = 128

@@ -84,3 +84,30 @@ def test_grain_comes_from_skin_not_from_the_clothes_or_hair_next_to_the_hole():
     added = match_grain(photo, result, hole).astype(np.int16) - result.astype(np.int16)
     skin_noise = 6.0
     assert 0.5 * skin_noise < added[hole > 0].std() < 1.5 * skin_noise  # the skin's grain, not the knit's
+
+
+def test_grain_is_taken_only_from_the_given_region_when_it_holds_enough_skin():
+    photo, result, hole = _grainy_photo_with_smooth_fill()
+    sweater = np.zeros(photo.shape[:2], bool)
+    sweater[80:, :] = True  # a skin-coloured but coarsely knitted sweater under the lower half of the hole
+    knit = np.random.default_rng(3).normal(0, 24, (int(sweater.sum()), 3))
+    photo[sweater] = np.clip(np.array([190, 140, 120]) + knit, 0, 255).astype(np.uint8)
+    result[hole == 0] = photo[hole == 0]
+    face = np.zeros(photo.shape[:2], bool)
+    face[:80, :] = True  # the face's box ends where the sweater starts
+    anywhere = match_grain(photo, result, hole).astype(np.int16) - result.astype(np.int16)
+    from_face = match_grain(photo, result, hole, skin_area=face).astype(np.int16) - result.astype(np.int16)
+    assert anywhere[hole > 0].std() > 9.0  # the sweater's coarse knit sets the grain
+    assert 3.0 < from_face[hole > 0].std() < 9.0  # the face's own grain (std 6)
+
+
+def test_the_pipeline_takes_grain_from_the_faces_boxes_at_the_photos_own_scale():
+    from types import SimpleNamespace
+
+    from unmask.pipeline import _face_boxes
+
+    face = SimpleNamespace(box=np.array([10.0, 20.0, 50.5, 60.0]))  # found on a copy reduced to half size
+    inside = _face_boxes((200, 300), [face], (0.5, 0.5))
+    assert inside.shape == (200, 300) and inside[40:120, 20:101].all()
+    assert inside.sum() == 80 * 81
+    assert _face_boxes((200, 300), [], (1, 1)) is None

@@ -221,7 +221,7 @@ def test_texture_discriminator_judges_augmented_crops_when_asked(monkeypatch):
 
 
 def test_projected_discriminator_judges_frozen_vgg_features_and_saves_only_its_heads(random_lpips_vgg):
-    from unmask.models.projected import ProjectedDiscriminator
+    from unmask.train.projected import ProjectedDiscriminator
 
     discriminator = ProjectedDiscriminator(random_lpips_vgg, cnum=8)
     image, mask = torch.rand(2, 3, 64, 64, requires_grad=True), torch.zeros(2, 1, 64, 64)
@@ -241,7 +241,7 @@ def test_projected_discriminator_judges_frozen_vgg_features_and_saves_only_its_h
 
 
 def test_texture_recipe_trains_against_a_projected_discriminator(random_lpips_vgg, tmp_path):
-    from unmask.models.projected import ProjectedDiscriminator
+    from unmask.train.projected import ProjectedDiscriminator
 
     module = build_module({"recipe": "texture", "generator": {"name": "pconv", "kwargs": {"width": 1 / 16}},
                            "discriminator": {"vgg_path": random_lpips_vgg, "cnum": 4}, "crop": 32})
@@ -258,8 +258,8 @@ def test_texture_recipe_trains_against_a_projected_discriminator(random_lpips_vg
 def test_projected_discriminator_needs_the_vgg_lpips_file(tmp_path):
     from safetensors.torch import save_file
 
-    from unmask.models.projected import ProjectedDiscriminator
     from unmask.nets.lpips import ALEX_TAPS, build_alexnet_features
+    from unmask.train.projected import ProjectedDiscriminator
 
     trunk = build_alexnet_features()
     state = {f"features.{key}": value for key, value in trunk.state_dict().items()}

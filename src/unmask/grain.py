@@ -86,11 +86,14 @@ def _lay(patches: np.ndarray, shape: tuple[int, int], rng: np.random.Generator) 
     return canvas[PATCH:PATCH + height, PATCH:PATCH + width]
 
 
-def match_grain(photo: np.ndarray, result: np.ndarray, changed: np.ndarray, seed: int = 0) -> np.ndarray:
+def match_grain(photo: np.ndarray, result: np.ndarray, changed: np.ndarray, seed: int = 0,
+                skin_area: np.ndarray | None = None) -> np.ndarray:
     """``result`` with the grain of ``photo``'s known pixels around the hole added where the fill is smoother.
 
     ``photo``: the input, RGB uint8 (H, W, 3); ``result``: the filled photo, same shape; ``changed``: (H, W),
-    non-zero where ``result`` was filled. Returns a new uint8 array; pixels outside ``changed`` are unchanged and
+    non-zero where ``result`` was filled; ``skin_area``: (H, W) bool, where grain is taken from when the ring holds
+    enough skin there (the faces' boxes: a skin-coloured sweater or wall beside a face is not skin), None for
+    anywhere. Returns a new uint8 array; pixels outside ``changed`` are unchanged and
     the result is the same for the same ``seed``. Where the ring around the hole has too little clean skin to
     learn the grain from, ``result`` is returned as it is.
     """
@@ -103,6 +106,8 @@ def match_grain(photo: np.ndarray, result: np.ndarray, changed: np.ndarray, seed
     box_hole = hole[y0:y1, x0:x1]
     around = _skin(photo[y0:y1, x0:x1], ring(box_hole, RING),
                    np.median(result[y0:y1, x0:x1][box_hole], 0).astype(np.float32))
+    if skin_area is not None and (around & skin_area[y0:y1, x0:x1]).sum() >= MIN_PATCHES * PATCH * PATCH:
+        around &= skin_area[y0:y1, x0:x1]
     if around.sum() < MIN_PATCHES * PATCH * PATCH:
         return result.copy()
     source = _high_pass(photo[y0:y1, x0:x1])

@@ -268,7 +268,8 @@ class Unmasker:
             result, union = paste_back(job.full, result, union)
         photo = job.photo if job.full is None else job.full.photo
         if self.grain and not job.from_reference:
-            result = match_grain(photo, result, union)
+            faces = _face_boxes(photo.shape[:2], job.faces, job.full.scale if job.full else (1, 1))
+            result = match_grain(photo, result, union, skin_area=faces)
         _differ(result, photo, union)
         return UnmaskResult(image=_like(result, job.photo if template is None else template), mask=union,
                             faces=job.faces, notes=list(job.notes))
@@ -427,6 +428,18 @@ def _paste(result: np.ndarray, union: np.ndarray, job: PhotoJob, face_job: FaceJ
     weight = (_alpha(job.hole, face_job.box, job.feather) * paste)[..., None]
     result[y0:y1, x0:x1] = np.clip(region * (1 - weight) + back * weight + 0.5, 0, 255).astype(np.uint8)
     union[y0:y1, x0:x1] |= paste.astype(np.uint8)
+
+
+def _face_boxes(shape: tuple[int, int], faces: list[Face], scale: tuple[float, float]) -> np.ndarray | None:
+    """Bool (H, W): inside any face's box, boxes given at ``scale`` (working width / photo width, height ratio) of
+    the photo; None without faces."""
+    if not faces:
+        return None
+    inside = np.zeros(shape, bool)
+    for face in faces:
+        x0, y0, x1, y1 = np.asarray(face.box, np.float64) / np.tile(np.asarray(scale, np.float64), 2)
+        inside[max(0, int(y0)):max(0, int(np.ceil(y1))), max(0, int(x0)):max(0, int(np.ceil(x1)))] = True
+    return inside
 
 
 def _differ(result: np.ndarray, photo: np.ndarray, union: np.ndarray) -> None:

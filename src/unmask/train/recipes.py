@@ -37,12 +37,12 @@ from unmask.models.discriminators import (
     hole_boxes,
 )
 from unmask.models.pretrained import starting_weights
-from unmask.models.projected import ProjectedDiscriminator
 from unmask.models.widen import widen_deepfill
 from unmask.nets import LPIPS, VGG16Features
 from unmask.run_folder import load_checkpoint, submodule_state
 from unmask.train.diffaugment import augment_policy, diff_augment
 from unmask.train.gan import Fakes, RecipeGAN
+from unmask.train.projected import ProjectedDiscriminator
 
 
 def _channel_weights(features: dict[str, torch.Tensor] | list[torch.Tensor]) -> dict[str, float]:
