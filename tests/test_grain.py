@@ -101,13 +101,13 @@ def test_grain_is_taken_only_from_the_given_region_when_it_holds_enough_skin():
     assert 3.0 < from_face[hole > 0].std() < 9.0  # the face's own grain (std 6)
 
 
-def test_the_pipeline_takes_grain_from_the_faces_boxes_at_the_photos_own_scale():
+def test_the_pipeline_takes_grain_from_the_faces_boxes():
     from types import SimpleNamespace
 
     from unmask.pipeline import _face_boxes
 
-    face = SimpleNamespace(box=np.array([10.0, 20.0, 50.5, 60.0]))  # found on a copy reduced to half size
-    inside = _face_boxes((200, 300), [face], (0.5, 0.5))
+    face = SimpleNamespace(box=np.array([20.0, 40.0, 100.5, 120.0]))
+    inside = _face_boxes((200, 300), [face])
     assert inside.shape == (200, 300) and inside[40:120, 20:101].all()
     assert inside.sum() == 80 * 81
-    assert _face_boxes((200, 300), [], (1, 1)) is None
+    assert _face_boxes((200, 300), []) is None

@@ -34,6 +34,8 @@ def test_a_huge_photo_is_filled_on_a_reduced_copy_and_pasted_back_at_full_size(b
     assert not (changed & (hole == 0)).any() and changed[hole > 0].mean() > 0.99  # the given hole, exactly
     assert np.array_equal(result.image[~changed], photo[~changed])
     assert np.abs(result.image[changed].astype(int) - photo[changed]).mean() > 5
+    box = result.faces[0].box  # in the photo's own pixels, not the reduced copy's
+    assert box[0] < 810 < 1030 < box[2] and box[3] > 600  # (about 350-540 by 125-345 in the reduced copy)
     found = unmasker(photo)  # a found mask: pasted back with its soft edge, the rest untouched
     assert found.image.shape == photo.shape and found.mask.any()
     assert np.array_equal(found.image[found.mask == 0], photo[found.mask == 0])

@@ -15,7 +15,7 @@ from PIL import Image
 from unmask.cover import FaceJob, box_face, cover, cut
 from unmask.errors import UnmaskError
 from unmask.face import Face, detect_faces, unwarp
-from unmask.face.align import template_matrix, warp_points
+from unmask.face.align import template_matrix, transform_face, warp_points
 from unmask.face.reference import ReferenceUnusable, align_reference, check_pose, crop_landmarks
 from unmask.face.reference_blend import composite
 from unmask.face.segment import RESCUE_SCORE, find_occlusions
@@ -266,13 +266,15 @@ class Unmasker:
                 _paste(result, union, job, face_job, crop, part)
         if job.full is not None:
             result, union = paste_back(job.full, result, union)
-        photo = job.photo if job.full is None else job.full.photo
+        photo, faces = job.photo, job.faces
+        if job.full is not None:  # faces found on the reduced copy, reported in the photo's own pixels
+            (sx, sy), photo = job.full.scale, job.full.photo
+            faces = [transform_face(face, np.array([[1 / sx, 0, 0], [0, 1 / sy, 0]])) for face in faces]
         if self.grain and not job.from_reference:
-            faces = _face_boxes(photo.shape[:2], job.faces, job.full.scale if job.full else (1, 1))
-            result = match_grain(photo, result, union, skin_area=faces)
+            result = match_grain(photo, result, union, skin_area=_face_boxes(photo.shape[:2], faces))
         _differ(result, photo, union)
         return UnmaskResult(image=_like(result, job.photo if template is None else template), mask=union,
-                            faces=job.faces, notes=list(job.notes))
+                            faces=faces, notes=list(job.notes))
 
     def __call__(self, image, mask=None, reference=None, *, mask_image=None, model: str | None = None
                  ) -> UnmaskResult:
@@ -430,14 +432,13 @@ def _paste(result: np.ndarray, union: np.ndarray, job: PhotoJob, face_job: FaceJ
     union[y0:y1, x0:x1] |= paste.astype(np.uint8)
 
 
-def _face_boxes(shape: tuple[int, int], faces: list[Face], scale: tuple[float, float]) -> np.ndarray | None:
-    """Bool (H, W): inside any face's box, boxes given at ``scale`` (working width / photo width, height ratio) of
-    the photo; None without faces."""
+def _face_boxes(shape: tuple[int, int], faces: list[Face]) -> np.ndarray | None:
+    """Bool (H, W): inside any face's box; None without faces."""
     if not faces:
         return None
     inside = np.zeros(shape, bool)
     for face in faces:
-        x0, y0, x1, y1 = np.asarray(face.box, np.float64) / np.tile(np.asarray(scale, np.float64), 2)
+        x0, y0, x1, y1 = np.asarray(face.box, np.float64)
         inside[max(0, int(y0)):max(0, int(np.ceil(y1))), max(0, int(x0)):max(0, int(np.ceil(x1)))] = True
     return inside
 
