@@ -106,8 +106,9 @@ def match_grain(photo: np.ndarray, result: np.ndarray, changed: np.ndarray, seed
     box_hole = hole[y0:y1, x0:x1]
     around = _skin(photo[y0:y1, x0:x1], ring(box_hole, RING),
                    np.median(result[y0:y1, x0:x1][box_hole], 0).astype(np.float32))
-    if skin_area is not None and (around & skin_area[y0:y1, x0:x1]).sum() >= MIN_PATCHES * PATCH * PATCH:
-        around &= skin_area[y0:y1, x0:x1]
+    if skin_area is not None:
+        in_area = around & skin_area[y0:y1, x0:x1]
+        around = in_area if in_area.sum() >= MIN_PATCHES * PATCH * PATCH else around
     if around.sum() < MIN_PATCHES * PATCH * PATCH:
         return result.copy()
     source = _high_pass(photo[y0:y1, x0:x1])

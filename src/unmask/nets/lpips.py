@@ -72,13 +72,15 @@ class LPIPS(nn.Module):
         self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1), persistent=False)
         self.eval().requires_grad_(False)
 
-    def features(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """(B, 3, H, W) in [0, 1] -> the five unit-normalised tapped activations."""
+    def features(self, image: torch.Tensor, depth: int | None = None) -> list[torch.Tensor]:
+        """(B, 3, H, W) in [0, 1] -> the five unit-normalised tapped activations, or the first ``depth`` of them
+        (the trunk runs only as far as they need)."""
+        taps = self.taps[:depth]
         x = (image * 2.0 - 1.0 - self.shift) / self.scale
         out = []
-        for index, layer in enumerate(self.trunk):
+        for index, layer in enumerate(self.trunk[: taps[-1] + 1]):
             x = layer(x)
-            if index in self.taps:
+            if index in taps:
                 out.append(_unit_normalise(x))
         return out
 

@@ -12,23 +12,23 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from unmask.nets.lpips import LPIPS
-from unmask.nets.vgg import RELU_INDICES
 
-TAPS = ("relu2_2", "relu3_3", "relu4_3")
+DEPTH = 4  # LPIPS-VGG's taps relu1_2, relu2_2, relu3_3, relu4_3; the heads judge the last three
 
 
 class ProjectedDiscriminator(nn.Module):
     """Patch logits from trainable spectral-norm heads on frozen VGG16 activations (``relu2_2``, ``relu3_3``,
     ``relu4_3``).
 
-    The trunk is the ImageNet VGG16 of an LPIPS file (``vgg_path``, e.g. ``lpips_vgg16_fp16.safetensors``) with LPIPS'
-    input scaling; each tapped activation is unit-normalised per position (times the square root of its channels),
-    the hole mask (area-resized) is appended, and its head (a 1x1 projection to ``cnum`` channels, stride-2 4x4
-    convs down to ``side / 16`` and a 1x1 conv to one logit) judges it; deeper taps see larger patches (relu4_3's
-    receptive field spans a 128-px crop). Input: image (B, 3, H, W) in [0, 1] and mask (B, 1, H, W), 1 = hole, H
-    and W divisible by 16. Output: logits (B, N), every head's map flattened and joined; with ``return_features``
-    also each head's hidden outputs. Gradients reach the image through the frozen trunk, which is read from
-    ``vgg_path`` and kept out of the state dict (only the heads are trained and saved).
+    The trunk is the ImageNet VGG16 of an LPIPS file (``vgg_path``, e.g. ``lpips_vgg16_fp16.safetensors``), read
+    through :meth:`LPIPS.features` (its input scaling, each activation unit-normalised per position); each tapped
+    activation, times the square root of its channels and with the hole mask (area-resized) appended, is judged by
+    its head (a 1x1 projection to ``cnum`` channels, stride-2 4x4 convs down to ``side / 16`` and a 1x1 conv to one
+    logit); deeper taps see larger patches (relu4_3's receptive field spans a 128-px crop). Input: image
+    (B, 3, H, W) in [0, 1] and mask (B, 1, H, W), 1 = hole, H and W divisible by 16. Output: logits (B, N), every
+    head's map flattened and joined; with ``return_features`` also each head's hidden outputs. Gradients reach the
+    image through the frozen trunk, which is read from ``vgg_path`` and kept out of the state dict (only the heads
+    are trained and saved).
     """
 
     def __init__(self, vgg_path: str | Path, cnum: int = 64, in_channels: int = 4) -> None:
@@ -36,11 +36,8 @@ class ProjectedDiscriminator(nn.Module):
         lpips = LPIPS(vgg_path)
         if lpips.net != "vgg":
             raise ValueError(f"{vgg_path}: a projected discriminator needs the VGG16 LPIPS file")
-        self.taps = tuple(RELU_INDICES[name] for name in TAPS)
-        # Not a registered submodule: the frozen trunk (29 MB) stays out of state dicts, checkpoints and optimisers.
-        self.__dict__["trunk"] = lpips.trunk[: self.taps[-1] + 1].requires_grad_(False).eval()
-        self.register_buffer("shift", lpips.shift.clone(), persistent=False)
-        self.register_buffer("scale", lpips.scale.clone(), persistent=False)
+        # Not a registered submodule: the frozen trunk stays out of state dicts, checkpoints and optimisers.
+        self.__dict__["lpips"] = lpips
         self.heads = nn.ModuleList()
         for channels, downsamples in zip((128, 256, 512), (3, 2, 1), strict=True):
             blocks = [nn.Sequential(spectral_norm(nn.Conv2d(channels + in_channels - 3, cnum, 1)),
@@ -50,27 +47,27 @@ class ProjectedDiscriminator(nn.Module):
             blocks.append(spectral_norm(nn.Conv2d(cnum, 1, 1)))
             self.heads.append(nn.Sequential(*blocks))
 
+    @property
+    def trunk(self) -> nn.Sequential:
+        """The frozen VGG16 convolutions the heads read."""
+        return self.lpips.trunk
+
     def _apply(self, fn, recurse: bool = True):  # noqa: ANN001, ANN202 (torch's signature)
         """Moves and casts (``to``, ``cuda``, ``half``...) reach the unregistered trunk too."""
-        self.trunk._apply(fn, recurse)
+        self.lpips._apply(fn, recurse)
         return super()._apply(fn, recurse)
 
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, return_features: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """(B,3,H,W), (B,1,H,W) -> logits (B, N); with ``return_features`` also the heads' hidden outputs."""
-        x = (image * 2.0 - 1.0 - self.shift) / self.scale
-        logits, features, tap = [], [], 0
-        for index, layer in enumerate(self.trunk):
-            x = layer(x)
-            if index != self.taps[tap]:
-                continue
-            unit = x / (x.square().sum(dim=1, keepdim=True).sqrt() + 1e-10) * x.shape[1] ** 0.5
-            h = torch.cat([unit, F.adaptive_avg_pool2d(mask, x.shape[-2:]).to(unit.dtype)], dim=1)
-            for block in self.heads[tap][:-1]:
+        logits, features = [], []
+        for head, tapped in zip(self.heads, self.lpips.features(image, DEPTH)[1:], strict=True):
+            h = torch.cat([tapped * tapped.shape[1] ** 0.5,
+                           F.adaptive_avg_pool2d(mask, tapped.shape[-2:]).to(tapped.dtype)], dim=1)
+            for block in head[:-1]:
                 h = block(h)
                 features.append(h)
-            logits.append(self.heads[tap][-1](h).flatten(1))
-            tap += 1
+            logits.append(head[-1](h).flatten(1))
         out = torch.cat(logits, dim=1)
         return (out, features) if return_features else out
