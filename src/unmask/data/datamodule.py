@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from unmask.data.augment import AlignmentJitter, degrade, jitter_alignment
 from unmask.data.crop_cache import CropCache, decode_crop
 from unmask.data.manifest import Manifest, face_from_landmarks, read_manifest
 from unmask.occlusion import OcclusionMixture
@@ -35,17 +36,23 @@ class OccludedFaces(Dataset):
     occlusion (training); otherwise the occlusion is fixed per index (validation, test). With ``cache_crops`` the
     crops are decoded once into a memory-mapped array (``unmask.data.crop_cache``) instead of on every read. With
     ``flip`` half the items are mirrored left-right, the occlusion with them (it is drawn on the unmirrored face, so
-    placement from the landmarks is unchanged).
+    placement from the landmarks is unchanged). With ``jitter`` every crop is first moved by a random alignment
+    error of that spread, its landmarks with it (:func:`unmask.data.augment.jitter_alignment`), and with
+    ``degrade`` > 0 that fraction of the crops is made low-resolution (:func:`unmask.data.augment.degrade`); both
+    change the target as well as the input.
     """
 
     def __init__(self, manifest: Manifest, size: int, weights: dict[str, float] | None = None,
                  base_seed: int | None = None, hole_folder: str | Path | None = None,
-                 cache_crops: bool = False, flip: bool = False) -> None:
+                 cache_crops: bool = False, flip: bool = False, jitter: AlignmentJitter | None = None,
+                 degrade: float = 0.0) -> None:
         self.manifest = manifest
         self.size = size
         self.mixture = OcclusionMixture(weights or DEFAULT_WEIGHTS, hole_folder=hole_folder)
         self.base_seed = base_seed
         self.flip = flip
+        self.jitter = jitter
+        self.degrade = degrade
         self.cache = CropCache(manifest, size) if cache_crops else None
 
     def __len__(self) -> int:
@@ -61,6 +68,10 @@ class OccludedFaces(Dataset):
             rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
         else:
             rng = np.random.default_rng(sample_seed(self.base_seed, index))
+        if self.jitter is not None:
+            image, landmarks = jitter_alignment(image, landmarks, self.jitter, rng)
+        if self.degrade and rng.random() < self.degrade:
+            image = degrade(image, rng)
         _, mask, kind = self.mixture(image, face_from_landmarks(landmarks), rng)
         if self.flip and rng.random() < 0.5:
             image, mask = image[:, ::-1], mask[:, ::-1]
@@ -77,13 +88,14 @@ class FaceDataModule(L.LightningDataModule):
     a crop at 128², 197 KB at 256²) and reads them memory-mapped from then on; training never reads the test split,
     so its crops are decoded from their files when asked for. ``flip`` (default on) mirrors half the training
     items left-right: round 1 of the PConv U-Net ran without it and its validation PSNR stopped rising after about
-    five passes over the 8,355 training faces.
+    five passes over the 8,355 training faces. ``jitter`` (a dict of :class:`AlignmentJitter`'s fields, ``{}`` for
+    its defaults) and ``degrade`` apply to the training items only (see :class:`OccludedFaces`).
     """
 
     def __init__(self, data_dir: str, size: int = 128, batch_size: int = 16, num_workers: int = 2,
                  weights: dict[str, float] | None = None, exclude_sets: list[str] | None = None,
                  hole_folder: str | None = None, seed: int = 0, cache_crops: bool = True,
-                 flip: bool = True) -> None:
+                 flip: bool = True, jitter: dict[str, float] | None = None, degrade: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.splits: dict[str, OccludedFaces] = {}
@@ -93,11 +105,13 @@ class FaceDataModule(L.LightningDataModule):
         hp = self.hparams
         manifest = read_manifest(hp.data_dir)
         exclude = OCCLUDED_SETS if hp.exclude_sets is None else hp.exclude_sets
+        augment = {"jitter": None if hp.jitter is None else AlignmentJitter(**hp.jitter), "degrade": hp.degrade}
         for split in ("train", "val", "test"):
             self.splits[split] = OccludedFaces(
                 manifest.select(split=split, exclude_sets=exclude), hp.size, hp.weights,
                 base_seed=None if split == "train" else hp.seed, hole_folder=hp.hole_folder,
                 cache_crops=hp.cache_crops and split != "test", flip=hp.flip and split == "train",
+                **(augment if split == "train" else {}),
             )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
