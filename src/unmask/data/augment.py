@@ -1,11 +1,12 @@
 """Training augmentations that make aligned crops look like the ones the pipeline cuts from real photos.
 
 The pipeline aligns a masked face from keypoints found on the masked photo, and those land off the clean ones (on
-60 test faces with a synthetic surgical mask at 512²: crop scale off by a median 8 %, rotation s.d. 4.2°, centre
-s.d. 10 px across and 3 px down at 256², which puts the mouth a median 16 px from where the clean alignment has
-it; ``docs/TRAINING.md``, "texture round 6"). Training crops are aligned from the clean keypoints, so a model
-learns to paint the mouth at one place. :func:`jitter_alignment` moves the crop by such an error;
-:func:`degrade` makes it look like a small or compressed face scaled up to the crop (crowd photos, web images).
+60 test faces with a synthetic surgical mask at 512²: crop scale off by a median 8 % (log-scale s.d. 0.10),
+rotation s.d. 4.2°, centre s.d. 10 px across and 3 px down at 256², which puts the mouth a median 16 px from where
+the clean alignment has it; ``python benchmarks/alignment_error.py --data prepared/hq256``). Training crops are
+aligned from the clean keypoints, so a model learns to paint the mouth at one place. :func:`jitter_alignment`
+moves the crop by such an error; :func:`degrade` makes it look like a small or compressed face scaled up to the
+crop (crowd photos, web images).
 """
 
 from __future__ import annotations
