@@ -1,7 +1,7 @@
 import cv2
 import numpy as np
 
-from unmask.data.augment import AlignmentJitter, degrade, jitter_alignment, jitter_matrix
+from unmask.data.augment import AlignmentJitter, degrade, grow_hole, jitter_alignment, jitter_matrix
 from unmask.data.datamodule import FaceDataModule
 
 SIZE = 64
@@ -43,12 +43,27 @@ def test_degrade_removes_fine_detail():
         assert cv2.Laplacian(worse, cv2.CV_64F).var() < 0.5 * cv2.Laplacian(image, cv2.CV_64F).var()
 
 
+def test_grown_holes_cover_the_hole_and_stay_within_reach():
+    rng = np.random.default_rng(2)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    mask[28:36, 24:40] = 1
+    grown_by = set()
+    for _ in range(20):
+        grown = grow_hole(mask, rng)
+        assert grown.dtype == np.uint8 and np.all(grown[mask > 0] == 1)
+        rows = np.nonzero(grown.any(1))[0]
+        grown_by.add(int(28 - rows[0]))
+        assert 1 <= 28 - rows[0] <= round(0.1 * SIZE) and rows[-1] - 35 == 28 - rows[0]
+    assert len(grown_by) > 2
+
+
 def test_augmentations_reach_training_items_only(tiny_prepared):
     data = FaceDataModule(str(tiny_prepared), size=SIZE, batch_size=2, num_workers=0,
-                          jitter={"rotation": 6.0}, degrade=1.0)
+                          jitter={"rotation": 6.0}, degrade=1.0, grow=1.0)
     data.setup()
     train = data.splits["train"]
-    assert train.jitter == AlignmentJitter(rotation=6.0) and train.degrade == 1.0
-    assert all(data.splits[split].jitter is None and data.splits[split].degrade == 0.0 for split in ("val", "test"))
+    assert train.jitter == AlignmentJitter(rotation=6.0) and train.degrade == 1.0 and train.grow == 1.0
+    assert all(data.splits[split].jitter is None and not data.splits[split].degrade and not data.splits[split].grow
+               for split in ("val", "test"))
     image, mask, _ = train[0]
     assert image.shape == (3, SIZE, SIZE) and mask.sum() > 0

@@ -6,7 +6,9 @@ rotation s.d. 4.2°, centre s.d. 10 px across and 3 px down at 256², which puts
 the clean alignment has it; ``python benchmarks/alignment_error.py --data prepared/hq256``). Training crops are
 aligned from the clean keypoints, so a model learns to paint the mouth at one place. :func:`jitter_alignment`
 moves the crop by such an error; :func:`degrade` makes it look like a small or compressed face scaled up to the
-crop (crowd photos, web images).
+crop (crowd photos, web images). A mask the detector finds is grown past the mask's own edge (by 0.1 to 0.3 eye
+distances, ``unmask.face.segment.grow_in_crop``: 8 to 25 px at 256²) and synthetic ones are not; :func:`grow_hole`
+grows them alike.
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def jitter_alignment(image: np.ndarray, landmarks: np.ndarray, jitter: Alignment
     matrix = jitter_matrix(size, jitter, rng)
     moved = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     return moved, warp_points(landmarks, matrix)
+
+
+def grow_hole(mask: np.ndarray, rng: np.random.Generator, largest: float = 0.1) -> np.ndarray:
+    """``mask`` (S, S), non-zero = hole, grown by a random radius of 1 px to ``largest`` x S (a disc)."""
+    radius = int(rng.integers(1, max(2, round(largest * mask.shape[0]) + 1)))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate((mask > 0).astype(np.uint8), disc)
 
 
 def degrade(image: np.ndarray, rng: np.random.Generator, smallest: float = 0.25,

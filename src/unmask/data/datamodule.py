@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from unmask.data.augment import AlignmentJitter, degrade, jitter_alignment
+from unmask.data.augment import AlignmentJitter, degrade, grow_hole, jitter_alignment
 from unmask.data.crop_cache import CropCache, decode_crop
 from unmask.data.manifest import Manifest, face_from_landmarks, read_manifest
-from unmask.occlusion import OcclusionMixture
+from unmask.occlusion import FACE_KINDS, OcclusionMixture
 
 DEFAULT_WEIGHTS = {
     "surgical": 3.0, "n95": 1.0, "kn95": 1.0, "cloth": 1.5, "gas": 0.5, "bar": 2.0,
@@ -39,13 +39,14 @@ class OccludedFaces(Dataset):
     placement from the landmarks is unchanged). With ``jitter`` every crop is first moved by a random alignment
     error of that spread, its landmarks with it (:func:`unmask.data.augment.jitter_alignment`), and with
     ``degrade`` > 0 that fraction of the crops is made low-resolution (:func:`unmask.data.augment.degrade`); both
-    change the target as well as the input.
+    change the target as well as the input. With ``grow`` > 0 that fraction of the face-mask and eye-bar holes is
+    grown past the occluder's edge, as the detector grows what it finds (:func:`unmask.data.augment.grow_hole`).
     """
 
     def __init__(self, manifest: Manifest, size: int, weights: dict[str, float] | None = None,
                  base_seed: int | None = None, hole_folder: str | Path | None = None,
                  cache_crops: bool = False, flip: bool = False, jitter: AlignmentJitter | None = None,
-                 degrade: float = 0.0) -> None:
+                 degrade: float = 0.0, grow: float = 0.0) -> None:
         self.manifest = manifest
         self.size = size
         self.mixture = OcclusionMixture(weights or DEFAULT_WEIGHTS, hole_folder=hole_folder)
@@ -53,6 +54,7 @@ class OccludedFaces(Dataset):
         self.flip = flip
         self.jitter = jitter
         self.degrade = degrade
+        self.grow = grow
         self.cache = CropCache(manifest, size) if cache_crops else None
 
     def __len__(self) -> int:
@@ -73,6 +75,8 @@ class OccludedFaces(Dataset):
         if self.degrade and rng.random() < self.degrade:
             image = degrade(image, rng)
         _, mask, kind = self.mixture(image, face_from_landmarks(landmarks), rng)
+        if self.grow and kind in FACE_KINDS and rng.random() < self.grow:
+            mask = grow_hole(mask, rng)
         if self.flip and rng.random() < 0.5:
             image, mask = image[:, ::-1], mask[:, ::-1]
         image_tensor = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
@@ -89,13 +93,14 @@ class FaceDataModule(L.LightningDataModule):
     so its crops are decoded from their files when asked for. ``flip`` (default on) mirrors half the training
     items left-right: round 1 of the PConv U-Net ran without it and its validation PSNR stopped rising after about
     five passes over the 8,355 training faces. ``jitter`` (a dict of :class:`AlignmentJitter`'s fields, ``{}`` for
-    its defaults) and ``degrade`` apply to the training items only (see :class:`OccludedFaces`).
+    its defaults), ``degrade`` and ``grow`` apply to the training items only (see :class:`OccludedFaces`).
     """
 
     def __init__(self, data_dir: str, size: int = 128, batch_size: int = 16, num_workers: int = 2,
                  weights: dict[str, float] | None = None, exclude_sets: list[str] | None = None,
                  hole_folder: str | None = None, seed: int = 0, cache_crops: bool = True,
-                 flip: bool = True, jitter: dict[str, float] | None = None, degrade: float = 0.0) -> None:
+                 flip: bool = True, jitter: dict[str, float] | None = None, degrade: float = 0.0,
+                 grow: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.splits: dict[str, OccludedFaces] = {}
@@ -105,7 +110,8 @@ class FaceDataModule(L.LightningDataModule):
         hp = self.hparams
         manifest = read_manifest(hp.data_dir)
         exclude = OCCLUDED_SETS if hp.exclude_sets is None else hp.exclude_sets
-        augment = {"jitter": None if hp.jitter is None else AlignmentJitter(**hp.jitter), "degrade": hp.degrade}
+        augment = {"jitter": None if hp.jitter is None else AlignmentJitter(**hp.jitter), "degrade": hp.degrade,
+                   "grow": hp.grow}
         for split in ("train", "val", "test"):
             self.splits[split] = OccludedFaces(
                 manifest.select(split=split, exclude_sets=exclude), hp.size, hp.weights,
