@@ -73,6 +73,20 @@ def test_frechet_distance() -> None:
     assert shifted == pytest.approx(4.0, rel=1e-6)
 
 
+@pytest.mark.parametrize("count, dims", [(300, 6), (12, 40)])  # more samples than features, and fewer
+def test_frechet_distance_matches_the_matrix_root_formula(count, dims) -> None:
+    from scipy import linalg
+
+    rng = np.random.default_rng(count)
+    first = rng.normal(size=(count, dims)) * rng.uniform(0.2, 2.0, dims)
+    second = rng.normal(size=(count + 3, dims)) * rng.uniform(0.2, 2.0, dims) + 0.5
+    cov_first, cov_second = np.cov(first, rowvar=False), np.cov(second, rowvar=False)
+    difference = first.mean(0) - second.mean(0)
+    expected = difference @ difference + np.trace(cov_first + cov_second
+                                                   - 2 * np.real(linalg.sqrtm(cov_first @ cov_second)))
+    assert metrics.frechet_distance(first, second) == pytest.approx(expected, rel=1e-6)
+
+
 def test_vgg_perceptual_zero_for_identical(shared_weights) -> None:
     vgg = metrics.VGGFeatures(shared_weights / "vgg16_imagenet_keras" / "vgg16_features_fp16.pth")
     image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))

@@ -8,13 +8,11 @@ pooled features for a Fréchet distance; both need the offline VGG16 weights fil
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from scipy import linalg
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from unmask.errors import UnmaskError
@@ -145,18 +143,23 @@ def vgg_perceptual(first: list[torch.Tensor], second: list[torch.Tensor]) -> tor
 def frechet_distance(first: np.ndarray, second: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (N1, D) and (N2, D); needs N >= 2 each.
 
-    ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrt(S1 S2)), as in FID; the matrix root is ``scipy.linalg.sqrtm``.
+    ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrt(S1 S2)), as in FID. With S1 = A^T A and S2 = B^T B (A, B the centred
+    features over sqrt(N - 1)), Tr sqrt(S1 S2) is the sum of the singular values of A B^T (N1 x N2), exactly; when
+    D is the smaller side it is taken from the eigenvalues of S1^1/2 S2 S1^1/2 (D x D) instead. Both are symmetric
+    problems: no general matrix root (``scipy.linalg.sqrtm`` of a 2048² product took minutes and is inexact when
+    the covariances are singular, as they are for fewer samples than features).
     """
     if len(first) < 2 or len(second) < 2:
         raise ValueError("the Fréchet distance needs at least two feature vectors per set")
     first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
     mean_difference = first.mean(0) - second.mean(0)
-    cov_first, cov_second = np.cov(first, rowvar=False), np.cov(second, rowvar=False)
-    with warnings.catch_warnings():  # singular covariances (N < D) are expected for small evaluation sets
-        warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        root = linalg.sqrtm(cov_first @ cov_second)
-        if not np.isfinite(root).all():
-            offset = np.eye(len(cov_first)) * 1e-6
-            root = linalg.sqrtm((cov_first + offset) @ (cov_second + offset))
-    value = mean_difference @ mean_difference + np.trace(cov_first + cov_second - 2.0 * np.real(root))
+    a = (first - first.mean(0)) / np.sqrt(len(first) - 1)
+    b = (second - second.mean(0)) / np.sqrt(len(second) - 1)
+    if len(first) * len(second) <= first.shape[1] ** 2:
+        root_trace = np.linalg.svd(a @ b.T, compute_uv=False).sum()
+    else:
+        values, vectors = np.linalg.eigh(a.T @ a)
+        half = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+        root_trace = np.sqrt(np.clip(np.linalg.eigvalsh(half @ (b.T @ b) @ half), 0, None)).sum()
+    value = mean_difference @ mean_difference + (a * a).sum() + (b * b).sum() - 2.0 * root_trace
     return float(max(value, 0.0))
