@@ -11,8 +11,8 @@ cnum 64) runs the shipped weights when they are installed: trained weights matte
 softmax yields subnormal floats, see ``ContextualAttention``); the ``gpu`` config (cnum 48) has random weights.
 ``--profile`` prints GFLOP per face instead (no timing); ``--ops`` the default model's time per operator on one
 thread; ``--models`` only compares the named models (shipped weights, as ``unmask remove --model`` runs them:
-PyTorch channels-last) at 128² and 256², with their parameter count and weight file size. The load average is
-printed: other processes on a shared machine slow every figure.
+PyTorch channels-last) at 128² and 256², with their parameter count and weight file size, and their whole
+pipeline on the two photos. The load average is printed: other processes on a shared machine slow every figure.
 """
 
 from __future__ import annotations
@@ -188,6 +188,7 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}")
     if args.models:
         model_table(args.models.split(","), args.repeats)
+        pipeline_times({name: (name, "torch") for name in args.models.split(",")}, args.repeats)
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     with tempfile.TemporaryDirectory() as folder:

@@ -17,6 +17,7 @@ from PIL import Image
 from unmask.errors import UnmaskError
 from unmask.face import detect_faces
 from unmask.models import list_models
+from unmask.models.pretrained import shipped_models
 from unmask.occlusion import occlude
 from unmask.provenance import edited_by
 from unmask.server.app import create_app
@@ -82,7 +83,7 @@ def test_health_and_openapi(client):
 def test_models_come_from_the_registry(client):
     body = client.get("/api/v1/models").json()
     models = {model["name"]: model for model in body["models"]}
-    assert set(models) == set(list_models())
+    assert set(models) == set(list_models()) | set(shipped_models())  # shipped variants too (pconv_texture)
     assert all(models[name]["available"] and models[name]["kind"] == "classical"
                for name in ("telea", "ns", "biharmonic", "patchmatch"))
     assert models[body["default"]]["available"] and models[body["default"]]["default"]

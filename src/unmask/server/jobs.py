@@ -21,6 +21,7 @@ from unmask.face import detect_faces
 from unmask.face.segment import find_occlusions
 from unmask.io import load_image, load_mask, save_image
 from unmask.models import list_models
+from unmask.models.pretrained import shipped_models
 from unmask.pipeline import Unmasker, default_model
 from unmask.provenance import provenance_metadata
 from unmask.server.tasks import NO_REFERENCE, RemoveResult, UploadError
@@ -49,10 +50,12 @@ def supports_reference() -> bool:
 
 @cache
 def _models(backend: str) -> tuple[dict, ...]:
-    """Every registered model and whether the pipeline accepts it under ``backend`` (learned ones need weights)."""
+    """Every registered model and shipped variant (e.g. ``pconv_texture``: other weights for a registered net), and
+    whether the pipeline accepts it under ``backend`` (learned ones need weights)."""
     default = default_model()
     models = []
-    for name in list_models():
+    registered = list_models()
+    for name in registered + [name for name in shipped_models() if name not in registered]:
         try:
             learned = _unmasker(name, backend).model.card.learned
             models.append({"name": name, "kind": "learned" if learned else "classical", "available": True,
