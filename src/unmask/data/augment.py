@@ -68,6 +68,6 @@ def degrade(image: np.ndarray, rng: np.random.Generator, smallest: float = 0.25,
     small = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
     image = cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
     if rng.random() < 0.5:
-        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(*jpeg))])
+        _, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(*jpeg))])
         image = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
     return image

@@ -146,8 +146,7 @@ def frechet_distance(first: np.ndarray, second: np.ndarray) -> float:
     ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrt(S1 S2)), as in FID. With S1 = A^T A and S2 = B^T B (A, B the centred
     features over sqrt(N - 1)), Tr sqrt(S1 S2) is the sum of the singular values of A B^T (N1 x N2), exactly; when
     D is the smaller side it is taken from the eigenvalues of S1^1/2 S2 S1^1/2 (D x D) instead. Both are symmetric
-    problems: no general matrix root (``scipy.linalg.sqrtm`` of a 2048² product took minutes and is inexact when
-    the covariances are singular, as they are for fewer samples than features).
+    problems, solved in seconds where ``scipy.linalg.sqrtm`` of the 2048² product took minutes.
     """
     if len(first) < 2 or len(second) < 2:
         raise ValueError("the Fréchet distance needs at least two feature vectors per set")
