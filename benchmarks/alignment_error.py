@@ -41,15 +41,19 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["surgical", "n95", "cloth"])
     args = parser.parse_args()
     samples = load_eval_set(args.data, "test", limit=args.limit)
-    for kind in args.kinds:
-        moves = []
-        for index, sample in enumerate(samples):
-            photo, face = resize_sample(sample.image, sample.face, args.size)
+    moves: dict[str, list[np.ndarray]] = {kind: [] for kind in args.kinds}
+    for index, sample in enumerate(samples):
+        photo, face = resize_sample(sample.image, sample.face, args.size)
+        clean = detect_faces(photo, max_faces=1)  # once per photo, shared by every kind
+        if not clean:
+            continue
+        for kind in args.kinds:
             masked, _ = occlude(photo, kind, occlusion_rng(0, index, kind), face=face)
-            clean, found = detect_faces(photo, max_faces=1), detect_faces(masked, max_faces=1)
-            if clean and found:
-                moves.append(crop_move(clean[0].keypoints, found[0].keypoints))
-        move = np.array(moves)
+            found = detect_faces(masked, max_faces=1)
+            if found:
+                moves[kind].append(crop_move(clean[0].keypoints, found[0].keypoints))
+    for kind in args.kinds:
+        move = np.array(moves[kind])
         scale = np.sqrt(np.abs(np.linalg.det(move[:, :, :2])))
         rotation = np.degrees(np.arctan2(move[:, 1, 0], move[:, 0, 0]))
         shift = move[:, :, :2] @ np.array([CROP / 2, CROP / 2]) + move[:, :, 2] - CROP / 2

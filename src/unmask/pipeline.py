@@ -25,6 +25,7 @@ from unmask.large import FullSize, large_enough, paste_back, reduce
 from unmask.models import load
 from unmask.models.pretrained import load_pretrained, plain_models, shipped_models
 from unmask.nets.identity import FaceNetIdentity
+from unmask.occlusion.holes import grow_mask
 from unmask.seam import remove_seam
 
 DEFAULT_MODEL = "pconv_texture"  # lowest KID and LPIPS on face masks, PSNR above Telea + 1 dB (docs/MODELS.md)
@@ -110,15 +111,6 @@ def _feather(mask: np.ndarray, width: float) -> np.ndarray:
         return mask.astype(np.float32)
     inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
     return np.clip(inside / width, 0, 1).astype(np.float32) * (mask > 0)
-
-
-def grow_mask(mask: np.ndarray, width: float) -> np.ndarray:
-    """The mask (H, W) dilated by ``width`` px along its border (a disc), uint8 {0, 1}; unchanged for 0."""
-    mask = (np.asarray(mask) > 0).astype(np.uint8)
-    if width <= 0:
-        return mask
-    size = 2 * int(round(width)) + 1
-    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
 
 
 def _match_colour(result: np.ndarray, original: np.ndarray, hole: np.ndarray, known: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from unmask.face.align import warp_points
+from unmask.occlusion.holes import grow_mask
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,7 @@ def jitter_alignment(image: np.ndarray, landmarks: np.ndarray, jitter: Alignment
 
 def grow_hole(mask: np.ndarray, rng: np.random.Generator, largest: float = 0.1) -> np.ndarray:
     """``mask`` (S, S), non-zero = hole, grown by a random radius of 1 px to ``largest`` x S (a disc)."""
-    radius = int(rng.integers(1, max(2, round(largest * mask.shape[0]) + 1)))
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return cv2.dilate((mask > 0).astype(np.uint8), disc)
+    return grow_mask(mask, int(rng.integers(1, max(2, round(largest * mask.shape[0]) + 1))))
 
 
 def degrade(image: np.ndarray, rng: np.random.Generator, smallest: float = 0.25,

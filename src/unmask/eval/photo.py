@@ -28,7 +28,7 @@ from unmask.eval.realism import crop_square, detail_ratio, hole_box, kid, laplac
 from unmask.io import image_to_tensor, mask_to_tensor, save_image, tensor_to_image
 from unmask.nets import LPIPS, InceptionFeatures
 from unmask.occlusion import occlude as default_occlude
-from unmask.pipeline import grow_mask
+from unmask.occlusion.holes import grow_mask
 from unmask.viz import image_grid
 
 Filler = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (photo uint8 (H,W,3), hole uint8 (H,W)) -> photo

@@ -27,6 +27,15 @@ def fill_holes(image: np.ndarray, mask: np.ndarray, fill: int | tuple[int, int, 
     return out
 
 
+def grow_mask(mask: np.ndarray, width: float) -> np.ndarray:
+    """The mask (H, W) dilated by ``width`` px along its border (a disc), uint8 {0, 1}; unchanged for 0."""
+    mask = (np.asarray(mask) > 0).astype(np.uint8)
+    if width <= 0:
+        return mask
+    size = 2 * int(round(width)) + 1
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+
+
 def free_form_mask(
     shape: tuple[int, int],
     rng: np.random.Generator,
