@@ -110,3 +110,46 @@ def test_find_occlusions_margin(astronaut: np.ndarray) -> None:
     grown, faces = find_occlusions(occluded)
     assert plain.any() and not (plain & ~grown).any()
     assert plain.sum() < grown.sum() < 1.6 * plain.sum()
+
+
+def test_a_large_mask_reaching_below_the_chin_is_found_whole(astronaut: np.ndarray, monkeypatch) -> None:
+    """A mask a size too big (down past the chin, beyond the first aligned crop) is found by the wider second look;
+    without it a quarter of the mask is left."""
+    import dataclasses
+
+    from unmask.face import segment
+    from unmask.face.align import TEMPLATE_5
+
+    face = detect_faces(astronaut)[0]
+    eye_y = face.keypoints[:2, 1].mean()
+    stretched = face.landmarks.copy()
+    stretched[:, 1] = eye_y + (stretched[:, 1] - eye_y) * 1.6
+    masked, truth = occlude(astronaut, "surgical", np.random.default_rng(0), face=dataclasses.replace(
+        face, landmarks=stretched))
+    truth = truth > 0
+    found, _ = find_occlusions(masked)
+    assert found[truth].mean() > 0.97
+    assert (found & ~truth).sum() < 0.3 * truth.sum()
+    monkeypatch.setattr(segment, "WIDE_TEMPLATE", TEMPLATE_5)  # the second look sees what the first saw
+    narrow, _ = find_occlusions(masked)
+    assert narrow[truth].mean() < 0.85
+
+
+def test_the_wider_look_adds_only_what_has_the_masks_colours() -> None:
+    """Of what the wider look adds, the rest of a striped mask is kept; the neck and the collar under it are not."""
+    from unmask.face.segment import _mask_coloured
+
+    rng = np.random.default_rng(0)
+    image = np.zeros((120, 120, 3), np.uint8)
+    image[:] = (200, 150, 130)  # skin
+    image[90:] = (40, 60, 40)  # a dark green collar
+    image[20:80, 30:90] = (60, 120, 200)  # a blue mask ...
+    image[20:80:6, 30:90] = (240, 240, 240)  # ... with white stripes
+    image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    found = np.zeros((120, 120), bool)
+    found[20:60, 30:90] = True  # the first look stopped short of the mask's lower part
+    candidate = np.zeros_like(found)
+    candidate[60:110, 25:95] = True  # the wider look: the mask's lower part, skin and collar under it
+    kept = _mask_coloured(image, found, candidate, ring=10)
+    assert kept[62:78, 34:86].mean() > 0.95
+    assert kept[82:88, 34:86].mean() < 0.05 and kept[95:110].mean() < 0.05

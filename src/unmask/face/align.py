@@ -83,6 +83,12 @@ def template_matrix(keypoints: np.ndarray, size: int, template: np.ndarray = TEM
     return similarity_matrix(keypoints, np.asarray(template, dtype=np.float64) * size)
 
 
+def zoomed_template(zoom: float, centre: tuple[float, float], template: np.ndarray = TEMPLATE_5) -> np.ndarray:
+    """``template`` scaled by ``zoom`` about ``centre`` (crop units): below 1, the crop shows more around the face."""
+    centre_point = np.asarray(centre, np.float64)
+    return (np.asarray(template, np.float64) - centre_point) * zoom + centre_point
+
+
 def _antialiased(image: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The part of ``image`` a (size, size) warp by ``matrix`` reads, area-shrunk so the warp scales by >= 0.5.
 
@@ -109,14 +115,16 @@ def _antialiased(image: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.n
 
 
 def align_face(
-    image: np.ndarray, face: Face, size: int = 256, border: int = cv2.BORDER_REPLICATE
+    image: np.ndarray, face: Face, size: int = 256, border: int = cv2.BORDER_REPLICATE,
+    template: np.ndarray = TEMPLATE_5,
 ) -> AlignedFace:
-    """Warp the face into an upright (size, size, 3) crop with its keypoints on ``TEMPLATE_5 * size``.
+    """Warp the face into an upright (size, size, 3) crop with its keypoints on ``template * size``.
 
     image: (H, W, 3) uint8 RGB.  border: OpenCV border mode for the parts of the crop outside the photo; the
     default repeats the photo's edge pixels (mirroring would paint phantom faces around tight face crops).
+    template: (5, 2) keypoint positions in crop units (``zoomed_template`` for a wider view).
     """
-    matrix = template_matrix(face.keypoints, size)
+    matrix = template_matrix(face.keypoints, size, template)
     crop = cv2.warpAffine(*_antialiased(image, matrix, size), (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=border)
     inside = cv2.warpAffine(

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from unmask.errors import UnmaskError
-from unmask.face.align import align_face, transform_face, unwarp
+from unmask.face.align import TEMPLATE_5, align_face, transform_face, unwarp, zoomed_template
 from unmask.face.detect import detect_faces
 from unmask.face.occluder_net import occluder_from_logits, segmenter_logits, segmenter_shipped
 from unmask.face.types import EYE_LEFT, EYE_RIGHT, JAW, MOUTH_OUTER, NOSE_BOTTOM, Face
@@ -33,6 +33,14 @@ RESCUE_SCORE = 0.35
 # never into the eyes or the lips it leaves free, nor within KEEP_OUT eye distances of them. Measured on
 # benchmarks/data/real_masks with benchmarks/detection_real.py (docs/DETECTION.md).
 GROW_MARGIN, GROW_REACH, GROW_LOGIT, KEEP_OUT = 0.1, 3.0, -6.0, 0.05
+# The segmenter also looks at a crop zoomed out by WIDE_ZOOM about the eye line's centre, where a large mask, a
+# mask on a tilted or turned face or below the chin is seen whole (the first crop ends under the chin): what it
+# finds there joins the first find where it touches it and where its colour is nearer the COLOURS k-means colours
+# of the first find than those of the ring WIDE_RING eye distances wide around it (the wider crop is further from
+# the segmenter's training crops: alone it also takes necks, collars and scarves). Not with margin 0, which asks
+# for the segmenter's own outline (docs/DETECTION.md).
+WIDE_ZOOM, WIDE_RING, COLOURS = 0.75, 0.3, 4
+WIDE_TEMPLATE = zoomed_template(WIDE_ZOOM, (0.5, float(TEMPLATE_5[:2, 1].mean())))
 
 
 @dataclass
@@ -340,6 +348,58 @@ def grow_in_crop(found: np.ndarray, face: Face, margin: float, logits: np.ndarra
     return _largest_touching((grown & ~keep_out) | found, found)
 
 
+def _centres(pixels: np.ndarray) -> np.ndarray:
+    """COLOURS k-means centres (or fewer, for few pixels) of (N, 3) float32 colours, at most 4,000 of them read."""
+    pixels = pixels[:: max(1, len(pixels) // 4000)]
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    cv2.setRNGSeed(0)
+    _, _, centres = cv2.kmeans(pixels, min(COLOURS, len(pixels)), None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    return centres
+
+
+def _mask_coloured(image: np.ndarray, found: np.ndarray, candidate: np.ndarray, ring: int) -> np.ndarray:
+    """The ``candidate`` pixels (bool (H, W)) whose Lab colour is nearer the colours of the ``found`` mask than those
+    of the ``ring`` px around it (skin, neck, clothes, hair): a mask's missed part, not what lies next to it."""
+    if not candidate.any():
+        return candidate
+    rows, columns = np.nonzero(found | candidate)
+    top, left = max(rows.min() - ring, 0), max(columns.min() - ring, 0)
+    box = np.s_[top:rows.max() + ring + 1, left:columns.max() + ring + 1]
+    inside, wanted = found[box], candidate[box]
+    around = cv2.dilate(inside.astype(np.uint8), _disk(2 * ring + 1)).astype(bool) & ~inside & ~wanted
+    if not around.any():
+        return candidate
+    lab = _lab(image[box]) * LAB_WEIGHTS
+    pixels = lab[wanted]
+    nearest = [np.linalg.norm(pixels[:, None] - _centres(lab[region])[None], axis=2).min(1)
+               for region in (inside, around)]
+    vote = np.zeros(wanted.shape, np.float32)
+    vote[wanted] = nearest[0] < nearest[1]
+    sigma = max(1.0, ring / 4)  # a vote over the neighbourhood: a print's or a pleat's pixels go with the mask
+    share = cv2.GaussianBlur(vote, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(wanted.astype(np.float32), (0, 0),
+                                                                                 sigma), 1e-6)
+    kept = np.zeros_like(candidate)
+    kept[box] = wanted & (share > 0.5)
+    return kept
+
+
+def _look(image: np.ndarray, face: Face, template: np.ndarray, method: str, threshold: float | None,
+          settings: SegmentSettings | None, margin: float) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Find the occluder on the face's crop aligned to ``template``: the find, the grown find and the part of the
+    photo the crop shows, each bool (H, W)."""
+    aligned = align_face(image, face, size=WORK_SIZE, template=template)
+    crop_face = transform_face(face, aligned.matrix)
+    logits = None
+    if method == "learned":
+        logits = segmenter_logits(aligned.image)
+        found = occluder_from_logits(logits, threshold)
+    else:
+        found = occlusion_in_crop(aligned.image, crop_face, settings)
+    back, seen = unwarp(found.astype(np.float32), aligned)
+    grown, _ = unwarp(grow_in_crop(found, crop_face, margin, logits).astype(np.float32), aligned)
+    return back > 0.5, grown > 0.5, seen > 0.5
+
+
 def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings: SegmentSettings | None = None,
                     method: str = "auto", threshold: float | None = None, margin: float | None = None,
                     second_pass: bool = True) -> tuple[np.ndarray, list[Face]]:
@@ -348,9 +408,10 @@ def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings
     method: ``learned`` (the shipped segmenter, see ``unmask.face.occluder_net``), ``kmeans`` (seed 004's colour
     clustering, tuned by ``settings``) or ``auto`` (learned when its weights are installed, else kmeans).
     ``threshold``: the learned segmenter's logit threshold (default: the one recorded with its weights).
-    ``margin``: how far the found occluder is grown (``grow_in_crop``), in eye distances; default GROW_MARGIN,
-    0 = not grown. ``second_pass``: also look for small faces at a higher resolution
-    (``unmask.face.detect.small_face_pass``).
+    ``margin``: how far the found occluder is grown (``grow_in_crop``), in eye distances; default GROW_MARGIN.
+    With a margin the learned segmenter also looks at a wider crop (WIDE_ZOOM) and what it finds there joins;
+    0 = the segmenter's own outline on the aligned crop, not grown. ``second_pass``: also look for small faces at
+    a higher resolution (``unmask.face.detect.small_face_pass``).
     Returns the union mask, uint8 (H, W) with 1 = occluded, and the faces: the given ones, else those detected
     (down to RESCUE_SCORE for occluded faces when none reaches the detector's usual threshold).
     """
@@ -367,20 +428,19 @@ def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings
     union = np.zeros(image.shape[:2], np.uint8)
     kept, growth = [], []
     for face in faces:
-        aligned = align_face(image, face, size=WORK_SIZE)
-        crop_face = transform_face(face, aligned.matrix)
-        logits = None
-        if method == "learned":
-            logits = segmenter_logits(aligned.image)
-            found = occluder_from_logits(logits, threshold)
-        else:
-            found = occlusion_in_crop(aligned.image, crop_face, settings)
+        found, grown, seen = _look(image, face, TEMPLATE_5, method, threshold, settings, margin)
         if rescue and not found.any():
             continue
-        back, _ = unwarp(found.astype(np.float32), aligned)
-        grown, _ = unwarp(grow_in_crop(found, crop_face, margin, logits).astype(np.float32), aligned)
-        union |= (back > 0.5).astype(np.uint8)
-        growth.append(grown > 0.5)
+        if method == "learned" and margin > 0 and found.any():  # a second, wider look (WIDE_ZOOM)
+            wide, wide_grown, _ = _look(image, face, WIDE_TEMPLATE, method, threshold, settings, margin)
+            eye_distance = float(np.linalg.norm(face.keypoints[0] - face.keypoints[1]))
+            added = _mask_coloured(image, found, wide & ~found, max(2, int(round(WIDE_RING * eye_distance))))
+            added = _largest_touching(found | added, found) & ~found
+            around = cv2.dilate(added.astype(np.uint8), _disk(2 * int(round(margin * eye_distance)) + 1))
+            found |= added
+            grown |= found | (wide_grown & (around > 0))
+        union |= found.astype(np.uint8)
+        growth.append(grown)
         kept.append(face)
     for index, grown in enumerate(growth):  # a face's growth stays out of the other faces found
         for other, face in enumerate(kept):
