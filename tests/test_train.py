@@ -1,5 +1,6 @@
 import os
 
+import lightning as L
 import torch
 import yaml
 
@@ -7,7 +8,7 @@ from unmask.data.datamodule import FaceDataModule, OccludedFaces
 from unmask.data.manifest import read_manifest
 from unmask.eval.runs import resolve_model_specs
 from unmask.run_folder import load_run, resolve_resume
-from unmask.train.run import build_module, load_config, train
+from unmask.train.run import build_module, build_run, load_config, train
 
 SIZE = 64
 
@@ -130,3 +131,25 @@ def test_only_the_discriminator_learns_during_its_warm_up(monkeypatch):
         monkeypatch.setattr(type(module), "global_step", property(lambda self, s=step: s))
         rates[step] = module.learning_rates()
     assert rates == {0: (0.0, 2e-4), 49: (0.0, 2e-4), 50: (1e-4, 2e-4)}
+
+
+def test_the_generator_and_its_adam_moments_stay_still_in_the_warm_up(tiny_prepared, tmp_path):
+    config = load_config("configs/train/pconv_texture_cpu.yaml", {
+        "run_dir": str(tmp_path / "run"), "data.data_dir": str(tiny_prepared), "data.size": SIZE,
+        "data.batch_size": 2, "data.num_workers": 0, "model.generator.kwargs": {"width": 0.125, "in_size": SIZE},
+        "model.discriminator": {"cnum": 8, "layers": 2}, "model.crop": 32, "model.optim.d_warmup": 3,
+        "trainer.max_steps": 3, "trainer.val_check_interval": 3, "trainer.limit_val_batches": 1,
+        "trainer.enable_progress_bar": False, "checkpoint_every": 3,
+        "sample_every": 3, "keep_every": 3, "trainer.precision": "32-true",
+    })
+    del config["model"]["lpips_path"], config["model"]["init_from"]  # random weights; no LPIPS term
+    L.seed_everything(int(config["seed"]), workers=True)  # as train() does before it builds the module
+    start = build_run(config, tmp_path / "start")[1].generator.state_dict()
+    run = train(config)
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] == 3
+    generator_state, discriminator_state = checkpoint["optimizer_states"]
+    assert generator_state["state"] == {}  # no Adam moments for G
+    assert discriminator_state["state"]  # D learned
+    weights = checkpoint["state_dict"]
+    assert all(torch.equal(weights[f"generator.{key}"], value) for key, value in start.items())

@@ -17,6 +17,7 @@ the papers' scale for the recipes that name ``vgg_layers``, so the papers' loss 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any, ClassVar
 
@@ -54,7 +55,7 @@ class RecipeGAN(L.LightningModule):
     ``generator``: ``{name, kwargs}`` for :func:`create_model`; ``discriminator``: kwargs of the recipe's D;
     ``losses``: weights over ``default_losses`` (other names are refused); ``optim``: ``lr_g, lr_d, betas,
     d_every, lr_decay_steps`` and optionally ``lr_drop_at``, ``lr_drop_factor``, ``d_warmup`` (steps at the start of
-    a run in which only D learns: G's learning rate is 0, so a fresh D catches up with a trained G); ``init_from``:
+    a run in which only D learns: G gets no gradient, so a fresh D catches up with a trained G); ``init_from``:
     generator weights (``.safetensors``) to fine-tune instead of random ones; ``ema_decay``: of the EMA copy.
     """
 
@@ -182,17 +183,21 @@ class RecipeGAN(L.LightningModule):
         return not self.d_needs_adv or self.weights["adv"] > 0
 
     def training_step(self, batch: tuple, batch_idx: int) -> None:
-        """One G step; a D step every ``d_every`` batches; EMA update; logs every term."""
+        """One G step (none in the ``d_warmup`` steps); a D step every ``d_every`` batches; EMA update; logs every
+        term."""
         image, mask = batch[0], batch[1]
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
         for optimizer, lr in zip(optimizers, self.learning_rates(), strict=False):
             for group in optimizer.param_groups:
                 group["lr"] = lr
-        loss_g, terms, fakes = self.generator_loss(*self.inputs(batch))
+        warming = self.global_step < int(self.optim.get("d_warmup", 0))
+        with torch.no_grad() if warming else contextlib.nullcontext():
+            loss_g, terms, fakes = self.generator_loss(*self.inputs(batch))
         optimizers[0].zero_grad(set_to_none=True)
-        self.manual_backward(loss_g)
-        optimizers[0].step()
+        if not warming:  # in the D's warm-up G gets no gradient: Adam leaves its weights and moments as they are
+            self.manual_backward(loss_g)
+        optimizers[0].step()  # still stepped, so global_step counts the warm-up
         if self._steps_discriminator(batch_idx):
             loss_d = self.discriminator_loss(image, mask, {name: value.detach() for name, value in fakes.items()})
             optimizers[1].zero_grad(set_to_none=True)
