@@ -37,8 +37,8 @@ GROW_MARGIN, GROW_REACH, GROW_LOGIT, KEEP_OUT = 0.1, 3.0, -6.0, 0.05
 # mask on a tilted or turned face or below the chin is seen whole (the first crop ends under the chin): what it
 # finds there joins the first find where it touches it and where its colour is nearer the COLOURS k-means colours
 # of the first find than those of the ring WIDE_RING eye distances wide around it (the wider crop is further from
-# the segmenter's training crops: alone it also takes necks, collars and scarves). Not with margin 0, which asks
-# for the segmenter's own outline (docs/DETECTION.md).
+# the segmenter's training crops: alone it also takes necks, collars and scarves), and is grown by the margin. Not
+# with margin 0, which asks for the segmenter's own outline (docs/DETECTION.md).
 WIDE_ZOOM, WIDE_RING, COLOURS = 0.75, 0.3, 4
 WIDE_TEMPLATE = zoomed_template(WIDE_ZOOM, (0.5, float(TEMPLATE_5[:2, 1].mean())))
 
@@ -384,9 +384,9 @@ def _mask_coloured(image: np.ndarray, found: np.ndarray, candidate: np.ndarray, 
 
 
 def _look(image: np.ndarray, face: Face, template: np.ndarray, method: str, threshold: float | None,
-          settings: SegmentSettings | None, margin: float) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Find the occluder on the face's crop aligned to ``template``: the find, the grown find and the part of the
-    photo the crop shows, each bool (H, W)."""
+          settings: SegmentSettings | None, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """Find the occluder on the face's crop aligned to ``template``: the find and the find grown by ``margin``, each
+    bool (H, W) in the photo."""
     aligned = align_face(image, face, size=WORK_SIZE, template=template)
     crop_face = transform_face(face, aligned.matrix)
     logits = None
@@ -395,9 +395,9 @@ def _look(image: np.ndarray, face: Face, template: np.ndarray, method: str, thre
         found = occluder_from_logits(logits, threshold)
     else:
         found = occlusion_in_crop(aligned.image, crop_face, settings)
-    back, seen = unwarp(found.astype(np.float32), aligned)
+    back, _ = unwarp(found.astype(np.float32), aligned)
     grown, _ = unwarp(grow_in_crop(found, crop_face, margin, logits).astype(np.float32), aligned)
-    return back > 0.5, grown > 0.5, seen > 0.5
+    return back > 0.5, grown > 0.5
 
 
 def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings: SegmentSettings | None = None,
@@ -428,11 +428,11 @@ def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings
     union = np.zeros(image.shape[:2], np.uint8)
     kept, growth = [], []
     for face in faces:
-        found, grown, seen = _look(image, face, TEMPLATE_5, method, threshold, settings, margin)
+        found, grown = _look(image, face, TEMPLATE_5, method, threshold, settings, margin)
         if rescue and not found.any():
             continue
         if method == "learned" and margin > 0 and found.any():  # a second, wider look (WIDE_ZOOM)
-            wide, wide_grown, _ = _look(image, face, WIDE_TEMPLATE, method, threshold, settings, margin)
+            wide, wide_grown = _look(image, face, WIDE_TEMPLATE, method, threshold, settings, margin)
             eye_distance = float(np.linalg.norm(face.keypoints[0] - face.keypoints[1]))
             added = _mask_coloured(image, found, wide & ~found, max(2, int(round(WIDE_RING * eye_distance))))
             added = _largest_touching(found | added, found) & ~found
