@@ -91,8 +91,8 @@ def match_grain(photo: np.ndarray, result: np.ndarray, changed: np.ndarray, seed
     """``result`` with the grain of ``photo``'s known pixels around the hole added where the fill is smoother.
 
     ``photo``: the input, RGB uint8 (H, W, 3); ``result``: the filled photo, same shape; ``changed``: (H, W),
-    non-zero where ``result`` was filled; ``skin_area``: (H, W) bool, the only place grain is taken from (the faces'
-    boxes: a skin-coloured sweater, or a blurred wall with hair across it, beside a face is not skin), None for
+    non-zero where ``result`` was filled; ``skin_area``: (H, W) bool, where grain is taken from when the ring holds
+    enough skin there (the faces' boxes: a skin-coloured sweater or wall beside a face is not skin), None for
     anywhere. Returns a new uint8 array; pixels outside ``changed`` are unchanged and
     the result is the same for the same ``seed``. Where the ring around the hole has too little clean skin to
     learn the grain from, ``result`` is returned as it is.
@@ -107,8 +107,9 @@ def match_grain(photo: np.ndarray, result: np.ndarray, changed: np.ndarray, seed
     around = _skin(photo[y0:y1, x0:x1], ring(box_hole, RING),
                    np.median(result[y0:y1, x0:x1][box_hole], 0).astype(np.float32))
     if skin_area is not None:
-        around &= skin_area[y0:y1, x0:x1]
-    if not around.any():
+        in_area = around & skin_area[y0:y1, x0:x1]
+        around = in_area if in_area.sum() >= MIN_PATCHES * PATCH * PATCH else around
+    if around.sum() < MIN_PATCHES * PATCH * PATCH:
         return result.copy()
     source = _high_pass(photo[y0:y1, x0:x1])
     target = _robust_std(source[around])
