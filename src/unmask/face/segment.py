@@ -434,11 +434,16 @@ def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings
         if method == "learned" and margin > 0 and found.any():  # a second, wider look (WIDE_ZOOM)
             wide, wide_grown = _look(image, face, WIDE_TEMPLATE, method, threshold, settings, margin)
             eye_distance = float(np.linalg.norm(face.keypoints[0] - face.keypoints[1]))
-            added = _mask_coloured(image, found, wide & ~found, max(2, int(round(WIDE_RING * eye_distance))))
-            added = _largest_touching(found | added, found) & ~found
+            ring = max(2, int(round(WIDE_RING * eye_distance)))
+            rows, columns = np.nonzero(found | wide_grown)  # work in their box (and the ring), not the whole photo
+            box = np.s_[max(rows.min() - ring, 0):rows.max() + ring + 1, max(columns.min() - ring, 0):
+                        columns.max() + ring + 1]
+            first = found[box]
+            added = _mask_coloured(image[box], first, wide[box] & ~first, ring)
+            added = _largest_touching(first | added, first) & ~first
             around = cv2.dilate(added.astype(np.uint8), _disk(2 * int(round(margin * eye_distance)) + 1))
-            found |= added
-            grown |= found | (wide_grown & (around > 0))
+            found[box] |= added
+            grown[box] |= found[box] | (wide_grown[box] & (around > 0))
         union |= found.astype(np.uint8)
         growth.append(grown)
         kept.append(face)
