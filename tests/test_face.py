@@ -173,6 +173,19 @@ def test_image_round_trip(astronaut: np.ndarray, astronaut_face: Face) -> None:
     assert single.shape == (*astronaut.shape[:2], 1)
 
 
+@pytest.mark.parametrize("zoom", [1.0, 0.5])
+def test_a_crop_mask_maps_back_as_unwarp_does(astronaut: np.ndarray, astronaut_face: Face, zoom: float) -> None:
+    """unwarp_mask (the crop's footprint only) gives unwarp's result, also for a wide crop reaching past the photo."""
+    from unmask.face.align import unwarp_mask, zoomed_template
+
+    aligned = align_face(astronaut[40:300, 100:400], transform_face(astronaut_face, np.array([[1.0, 0, -100],
+                                                                                               [0, 1.0, -40]])),
+                         128, template=zoomed_template(zoom, (0.5, 0.44)))
+    mask = np.random.default_rng(0).random((128, 128)) > 0.7
+    expected = unwarp(mask.astype(np.float32), aligned)[0] > 0.5
+    assert expected.any() and np.array_equal(unwarp_mask(mask, aligned), expected)
+
+
 def test_tight_crop_is_padded_and_found() -> None:
     image = data.astronaut()[50:190, 165:285]  # the face fills the frame
     faces = detect_faces(image)

@@ -187,3 +187,22 @@ def unwarp(aligned_image: np.ndarray, aligned: AlignedFace) -> tuple[np.ndarray,
         borderValue=0,
     )
     return image, validity
+
+
+def unwarp_mask(mask: np.ndarray, aligned: AlignedFace) -> np.ndarray:
+    """A crop's mask (S, S) mapped back to the photo as ``unwarp`` does, thresholded at 0.5: bool (H, W). Only the
+    crop's footprint in the photo is warped (a big photo is not warped whole for a small face)."""
+    height, width = aligned.source_shape
+    side = aligned.size
+    corners = warp_points(np.array([[0, 0], [side, 0], [side, side], [0, side]], np.float64), aligned.inverse)
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 2, [width, height])
+    photo = np.zeros((height, width), bool)
+    if x1 <= x0 or y1 <= y0:
+        return photo
+    shifted = aligned.inverse.copy()
+    shifted[:, 2] -= (x0, y0)  # box pixel (x, y) is photo pixel (x + x0, y + y0)
+    part = cv2.warpAffine(np.asarray(mask, np.float32), shifted, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    photo[y0:y1, x0:x1] = part > 0.5
+    return photo

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from unmask.errors import UnmaskError
-from unmask.face.align import TEMPLATE_5, align_face, transform_face, unwarp, zoomed_template
+from unmask.face.align import TEMPLATE_5, align_face, transform_face, unwarp_mask, zoomed_template
 from unmask.face.detect import detect_faces
 from unmask.face.occluder_net import occluder_from_logits, segmenter_logits, segmenter_shipped
 from unmask.face.types import EYE_LEFT, EYE_RIGHT, JAW, MOUTH_OUTER, NOSE_BOTTOM, Face
@@ -395,9 +395,7 @@ def _look(image: np.ndarray, face: Face, template: np.ndarray, method: str, thre
         found = occluder_from_logits(logits, threshold)
     else:
         found = occlusion_in_crop(aligned.image, crop_face, settings)
-    back, _ = unwarp(found.astype(np.float32), aligned)
-    grown, _ = unwarp(grow_in_crop(found, crop_face, margin, logits).astype(np.float32), aligned)
-    return back > 0.5, grown > 0.5
+    return unwarp_mask(found, aligned), unwarp_mask(grow_in_crop(found, crop_face, margin, logits), aligned)
 
 
 def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings: SegmentSettings | None = None,
