@@ -140,7 +140,7 @@ def test_the_generator_and_its_adam_moments_stay_still_in_the_warm_up(tiny_prepa
         "model.discriminator": {"cnum": 8, "layers": 2}, "model.crop": 32, "model.optim.d_warmup": 3,
         "trainer.max_steps": 3, "trainer.val_check_interval": 3, "trainer.limit_val_batches": 1,
         "trainer.enable_progress_bar": False, "checkpoint_every": 3,
-        "sample_every": 3, "keep_every": 3, "trainer.precision": "32-true",
+        "sample_every": 3, "keep_every": 3, "trainer.precision": "bf16-mixed",
     })
     del config["model"]["lpips_path"], config["model"]["init_from"]  # random weights; no LPIPS term
     L.seed_everything(int(config["seed"]), workers=True)  # as train() does before it builds the module
