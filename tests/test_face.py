@@ -174,16 +174,22 @@ def test_image_round_trip(astronaut: np.ndarray, astronaut_face: Face) -> None:
 
 
 @pytest.mark.parametrize("zoom", [1.0, 0.5])
-def test_a_crop_mask_maps_back_as_unwarp_does(astronaut: np.ndarray, astronaut_face: Face, zoom: float) -> None:
-    """unwarp_mask (the crop's footprint only) gives unwarp's result, also for a wide crop reaching past the photo."""
-    from unmask.face.align import unwarp_mask, zoomed_template
+def test_unwarp_over_the_footprint_equals_a_whole_photo_warp(astronaut: np.ndarray, astronaut_face: Face,
+                                                              zoom: float) -> None:
+    """unwarp warps only the crop's footprint; the result equals warping onto the whole photo, also for a wide crop
+    reaching past the photo's edges."""
+    from unmask.face.align import zoomed_template
 
     aligned = align_face(astronaut[40:300, 100:400], transform_face(astronaut_face, np.array([[1.0, 0, -100],
                                                                                                [0, 1.0, -40]])),
                          128, template=zoomed_template(zoom, (0.5, 0.44)))
-    mask = np.random.default_rng(0).random((128, 128)) > 0.7
-    expected = unwarp(mask.astype(np.float32), aligned)[0] > 0.5
-    assert expected.any() and np.array_equal(unwarp_mask(mask, aligned), expected)
+    height, width = aligned.source_shape
+    whole = cv2.warpAffine(aligned.image, aligned.inverse, (width, height), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    coverage = cv2.warpAffine(np.ones((128, 128), np.float32), aligned.inverse, (width, height),
+                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    image, validity = unwarp(aligned.image, aligned)
+    assert validity.any() and np.array_equal(image, whole) and np.array_equal(validity, coverage)
 
 
 def test_tight_crop_is_padded_and_found() -> None:

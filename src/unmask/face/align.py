@@ -162,47 +162,26 @@ def unwarp(aligned_image: np.ndarray, aligned: AlignedFace) -> tuple[np.ndarray,
     """Map an aligned crop (S, S) or (S, S, C) back to the photo frame with the exact inverse transform.
 
     Returns the image (H, W) or (H, W, C) in the crop's dtype, zero where the crop does not reach, and a
-    float32 validity mask (H, W) in [0, 1] saying where the crop covers the photo.
+    float32 validity mask (H, W) in [0, 1] saying where the crop covers the photo. Only the crop's footprint in the
+    photo is warped (a big photo is not warped whole for a small face); the rest stays zero.
     """
-    height, width = aligned.source_shape
-    channels = [aligned_image] if aligned_image.ndim == 2 else np.moveaxis(aligned_image, 2, 0)
-    planes = [
-        cv2.warpAffine(
-            np.ascontiguousarray(plane),
-            aligned.inverse,
-            (width, height),
-            flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=0,
-        )
-        for plane in channels
-    ]
-    image = planes[0] if aligned_image.ndim == 2 else np.stack(planes, axis=2)
-    validity = cv2.warpAffine(
-        np.ones(aligned_image.shape[:2], np.float32),
-        aligned.inverse,
-        (width, height),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
-    )
-    return image, validity
-
-
-def unwarp_mask(mask: np.ndarray, aligned: AlignedFace) -> np.ndarray:
-    """A crop's mask (S, S) mapped back to the photo as ``unwarp`` does, thresholded at 0.5: bool (H, W). Only the
-    crop's footprint in the photo is warped (a big photo is not warped whole for a small face)."""
     height, width = aligned.source_shape
     side = aligned.size
     corners = warp_points(np.array([[0, 0], [side, 0], [side, side], [0, side]], np.float64), aligned.inverse)
-    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 1, 0)
-    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 2, [width, height])
-    photo = np.zeros((height, width), bool)
-    if x1 <= x0 or y1 <= y0:
-        return photo
+    x0, y0 = np.clip(np.floor(corners.min(0)).astype(int) - 1, 0, [width, height])
+    x1, y1 = np.clip(np.ceil(corners.max(0)).astype(int) + 2, [x0, y0], [width, height])
     shifted = aligned.inverse.copy()
-    shifted[:, 2] -= (x0, y0)  # box pixel (x, y) is photo pixel (x + x0, y + y0)
-    part = cv2.warpAffine(np.asarray(mask, np.float32), shifted, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    photo[y0:y1, x0:x1] = part > 0.5
-    return photo
+    shifted[:, 2] -= (x0, y0)  # footprint pixel (x, y) is photo pixel (x + x0, y + y0)
+
+    def back(plane: np.ndarray) -> np.ndarray:
+        full = np.zeros((height, width), plane.dtype)
+        if x1 > x0 and y1 > y0:
+            full[y0:y1, x0:x1] = cv2.warpAffine(np.ascontiguousarray(plane), shifted, (int(x1 - x0), int(y1 - y0)),
+                                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                                borderValue=0)
+        return full
+
+    channels = [aligned_image] if aligned_image.ndim == 2 else np.moveaxis(aligned_image, 2, 0)
+    planes = [back(plane) for plane in channels]
+    image = planes[0] if aligned_image.ndim == 2 else np.stack(planes, axis=2)
+    return image, back(np.ones(aligned_image.shape[:2], np.float32))

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from unmask.errors import UnmaskError
-from unmask.face.align import TEMPLATE_5, align_face, transform_face, unwarp_mask, zoomed_template
+from unmask.face.align import TEMPLATE_5, align_face, transform_face, unwarp, zoomed_template
 from unmask.face.detect import detect_faces
 from unmask.face.occluder_net import occluder_from_logits, segmenter_logits, segmenter_shipped
 from unmask.face.types import EYE_LEFT, EYE_RIGHT, JAW, MOUTH_OUTER, NOSE_BOTTOM, Face
@@ -359,28 +359,23 @@ def _centres(pixels: np.ndarray) -> np.ndarray:
 
 def _mask_coloured(image: np.ndarray, found: np.ndarray, candidate: np.ndarray, ring: int) -> np.ndarray:
     """The ``candidate`` pixels (bool (H, W)) whose Lab colour is nearer the colours of the ``found`` mask than those
-    of the ``ring`` px around it (skin, neck, clothes, hair): a mask's missed part, not what lies next to it."""
+    of the ``ring`` px around it (skin, neck, clothes, hair): a mask's missed part, not what lies next to it. The
+    caller passes the box around them (with the ring), not a whole photo."""
     if not candidate.any():
         return candidate
-    rows, columns = np.nonzero(found | candidate)
-    top, left = max(rows.min() - ring, 0), max(columns.min() - ring, 0)
-    box = np.s_[top:rows.max() + ring + 1, left:columns.max() + ring + 1]
-    inside, wanted = found[box], candidate[box]
-    around = cv2.dilate(inside.astype(np.uint8), _disk(2 * ring + 1)).astype(bool) & ~inside & ~wanted
+    around = cv2.dilate(found.astype(np.uint8), _disk(2 * ring + 1)).astype(bool) & ~found & ~candidate
     if not around.any():
         return candidate
-    lab = _lab(image[box]) * LAB_WEIGHTS
-    pixels = lab[wanted]
+    lab = _lab(image) * LAB_WEIGHTS
+    pixels = lab[candidate]
     nearest = [np.linalg.norm(pixels[:, None] - _centres(lab[region])[None], axis=2).min(1)
-               for region in (inside, around)]
-    vote = np.zeros(wanted.shape, np.float32)
-    vote[wanted] = nearest[0] < nearest[1]
+               for region in (found, around)]
+    vote = np.zeros(candidate.shape, np.float32)
+    vote[candidate] = nearest[0] < nearest[1]
     sigma = max(1.0, ring / 4)  # a vote over the neighbourhood: a print's or a pleat's pixels go with the mask
-    share = cv2.GaussianBlur(vote, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(wanted.astype(np.float32), (0, 0),
-                                                                                 sigma), 1e-6)
-    kept = np.zeros_like(candidate)
-    kept[box] = wanted & (share > 0.5)
-    return kept
+    share = cv2.GaussianBlur(vote, (0, 0), sigma) / np.maximum(
+        cv2.GaussianBlur(candidate.astype(np.float32), (0, 0), sigma), 1e-6)
+    return candidate & (share > 0.5)
 
 
 def _look(image: np.ndarray, face: Face, template: np.ndarray, method: str, threshold: float | None,
@@ -395,7 +390,8 @@ def _look(image: np.ndarray, face: Face, template: np.ndarray, method: str, thre
         found = occluder_from_logits(logits, threshold)
     else:
         found = occlusion_in_crop(aligned.image, crop_face, settings)
-    return unwarp_mask(found, aligned), unwarp_mask(grow_in_crop(found, crop_face, margin, logits), aligned)
+    grown = grow_in_crop(found, crop_face, margin, logits)
+    return unwarp(found.astype(np.float32), aligned)[0] > 0.5, unwarp(grown.astype(np.float32), aligned)[0] > 0.5
 
 
 def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings: SegmentSettings | None = None,
