@@ -20,6 +20,8 @@ from scipy import ndimage
 from unmask.errors import UnmaskError
 from unmask.face.align import TEMPLATE_5, align_face, transform_face, unwarp, zoomed_template
 from unmask.face.detect import detect_faces
+from unmask.face.extend import extend_mask
+from unmask.face.morph import disk, pieces_touching
 from unmask.face.occluder_net import occluder_from_logits, segmenter_logits, segmenter_shipped
 from unmask.face.types import EYE_LEFT, EYE_RIGHT, JAW, MOUTH_OUTER, NOSE_BOTTOM, Face
 
@@ -93,10 +95,6 @@ def _hull_mask(points: np.ndarray, size: int) -> np.ndarray:
     return _polygon_mask(cv2.convexHull(np.asarray(points, np.float32))[:, 0], size)
 
 
-def _disk(diameter: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(1, diameter) | 1,) * 2)
-
-
 def _eye_geometry(face: Face) -> tuple[np.ndarray, float]:
     eyes = face.eye_centers()
     return eyes.mean(0), max(float(np.linalg.norm(eyes[1] - eyes[0])), 4.0)
@@ -115,14 +113,6 @@ def _skin_colour(lab: np.ndarray, face: Face, exclude: np.ndarray) -> np.ndarray
     return np.median(pixels, axis=0) if len(pixels) >= 10 else None
 
 
-def _largest_touching(mask: np.ndarray, seed_region: np.ndarray) -> np.ndarray:
-    labels, count = ndimage.label(mask)
-    if count == 0:
-        return mask
-    touching = np.unique(labels[seed_region & mask])
-    return np.isin(labels, touching[touching > 0])
-
-
 def _contrast(lab: np.ndarray, candidate: np.ndarray, face: Face, eye_distance: float) -> float:
     """Weighted ΔE between the candidate's rim and the face just outside it (the skin a mask's edge borders).
 
@@ -130,11 +120,11 @@ def _contrast(lab: np.ndarray, candidate: np.ndarray, face: Face, eye_distance: 
     """
     size = candidate.shape[0]
     inside = candidate.astype(np.uint8)
-    outer = cv2.dilate(inside, _disk(int(0.2 * eye_distance))) & ~cv2.dilate(inside, _disk(int(0.06 * eye_distance)))
-    inner = inside & ~cv2.erode(inside, _disk(int(0.15 * eye_distance)))
+    outer = cv2.dilate(inside, disk(int(0.2 * eye_distance))) & ~cv2.dilate(inside, disk(int(0.06 * eye_distance)))
+    inner = inside & ~cv2.erode(inside, disk(int(0.15 * eye_distance)))
     face_area = _hull_mask(face.landmarks, size)
     eyes = _hull_mask(face.landmarks[EYE_LEFT], size) | _hull_mask(face.landmarks[EYE_RIGHT], size)
-    eyes = cv2.dilate(eyes.astype(np.uint8), _disk(int(0.15 * eye_distance))).astype(bool)
+    eyes = cv2.dilate(eyes.astype(np.uint8), disk(int(0.15 * eye_distance))).astype(bool)
     outer = outer.astype(bool) & face_area & ~eyes
     inner = inner.astype(bool) & face_area
     if outer.sum() < 20 or inner.sum() < 20:
@@ -162,7 +152,7 @@ def _texture(lab: np.ndarray, candidate: np.ndarray, eye_distance: float) -> flo
     """Median lightness std-dev (5x5) inside the candidate, its rim left out."""
     lightness = lab[..., 0]
     spread = np.sqrt(np.maximum(cv2.blur(lightness * lightness, (5, 5)) - cv2.blur(lightness, (5, 5)) ** 2, 0))
-    inner = cv2.erode(candidate.astype(np.uint8), _disk(int(0.1 * eye_distance))).astype(bool)
+    inner = cv2.erode(candidate.astype(np.uint8), disk(int(0.1 * eye_distance))).astype(bool)
     return float(np.median(spread[inner])) if inner.any() else 99.0
 
 
@@ -251,28 +241,28 @@ def face_mask_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | 
         return empty
     far &= in_core >= settings.core_share
     # classify the lower face, slightly widened, by the nearest of (skin, cluster centres)
-    region = cv2.dilate(polygon.astype(np.uint8), _disk(int(0.25 * eye_distance))).astype(bool)
+    region = cv2.dilate(polygon.astype(np.uint8), disk(int(0.25 * eye_distance))).astype(bool)
     region[: int(bridge_y - 0.1 * eye_distance)] = False
     references = np.concatenate([skin[None], centres])
     nearest = np.argmin(np.linalg.norm((lab[..., None, :] - references) * LAB_WEIGHTS, axis=-1), axis=-1)
     candidate = region & np.isin(nearest, 1 + np.flatnonzero(far)) & ~exclude
-    kernel = _disk(size // 40)
+    kernel = disk(size // 40)
     candidate = cv2.morphologyEx(candidate.astype(np.uint8), cv2.MORPH_OPEN, kernel)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_CLOSE, kernel).astype(bool)
-    candidate = ndimage.binary_fill_holes(_largest_touching(candidate, core))
-    inner_face = cv2.erode(polygon.astype(np.uint8), _disk(int(0.15 * eye_distance))).astype(bool)
+    candidate = ndimage.binary_fill_holes(pieces_touching(candidate, core))
+    inner_face = cv2.erode(polygon.astype(np.uint8), disk(int(0.15 * eye_distance))).astype(bool)
     inner_face[: int(bridge_y + 0.05 * eye_distance)] = False
     if (candidate[core].mean() < settings.core_cover or candidate[nose].mean() < settings.nose_cover
             or not _is_mask(lab, candidate, skin, face, inner_face, settings)):
         return empty
     # GrabCut: the eroded candidate is sure, the rest of it probable; the eyes and above are background
-    sure = cv2.erode(candidate.astype(np.uint8), _disk(int(0.2 * eye_distance))).astype(bool) | (candidate & core)
-    allowed = cv2.dilate(region.astype(np.uint8), _disk(int(settings.grabcut_reach * eye_distance))).astype(bool)
+    sure = cv2.erode(candidate.astype(np.uint8), disk(int(0.2 * eye_distance))).astype(bool) | (candidate & core)
+    allowed = cv2.dilate(region.astype(np.uint8), disk(int(settings.grabcut_reach * eye_distance))).astype(bool)
     allowed[: int(centre[1] + 0.15 * eye_distance)] = False
     allowed &= ~exclude
     found = _grabcut(crop, sure, candidate, allowed, settings.grabcut_scale)
     found = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_OPEN, kernel).astype(bool)
-    return ndimage.binary_fill_holes(_largest_touching(found, sure))
+    return ndimage.binary_fill_holes(pieces_touching(found, sure))
 
 
 def eye_bar_in_crop(crop: np.ndarray, face: Face, settings: SegmentSettings | None = None) -> np.ndarray:
@@ -338,14 +328,14 @@ def grow_in_crop(found: np.ndarray, face: Face, margin: float, logits: np.ndarra
     size = found.shape[0]
     _, eye_distance = _eye_geometry(face)
     seed = found.astype(np.uint8)
-    grown = cv2.dilate(seed, _disk(2 * int(round(margin * eye_distance)) + 1)).astype(bool)
+    grown = cv2.dilate(seed, disk(2 * int(round(margin * eye_distance)) + 1)).astype(bool)
     if logits is not None:
-        reach = cv2.dilate(seed, _disk(2 * int(round(GROW_REACH * margin * eye_distance)) + 1)).astype(bool)
+        reach = cv2.dilate(seed, disk(2 * int(round(GROW_REACH * margin * eye_distance)) + 1)).astype(bool)
         grown |= reach & (logits > GROW_LOGIT)
     features = (_hull_mask(face.landmarks[EYE_LEFT], size) | _hull_mask(face.landmarks[EYE_RIGHT], size)
                 | _hull_mask(face.landmarks[MOUTH_OUTER], size))
-    keep_out = cv2.dilate(features.astype(np.uint8), _disk(2 * int(round(KEEP_OUT * eye_distance)) + 1)).astype(bool)
-    return _largest_touching((grown & ~keep_out) | found, found)
+    keep_out = cv2.dilate(features.astype(np.uint8), disk(2 * int(round(KEEP_OUT * eye_distance)) + 1)).astype(bool)
+    return pieces_touching((grown & ~keep_out) | found, found)
 
 
 def _centres(pixels: np.ndarray) -> np.ndarray:
@@ -363,7 +353,7 @@ def _mask_coloured(image: np.ndarray, found: np.ndarray, candidate: np.ndarray, 
     caller passes the box around them (with the ring), not a whole photo."""
     if not candidate.any():
         return candidate
-    around = cv2.dilate(found.astype(np.uint8), _disk(2 * ring + 1)).astype(bool) & ~found & ~candidate
+    around = cv2.dilate(found.astype(np.uint8), disk(2 * ring + 1)).astype(bool) & ~found & ~candidate
     if not around.any():
         return candidate
     lab = _lab(image) * LAB_WEIGHTS
@@ -434,10 +424,12 @@ def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings
                         columns.max() + ring + 1]
             first = found[box]
             added = _mask_coloured(image[box], first, wide[box] & ~first, ring)
-            added = _largest_touching(first | added, first) & ~first
-            around = cv2.dilate(added.astype(np.uint8), _disk(2 * int(round(margin * eye_distance)) + 1))
+            added = pieces_touching(first | added, first) & ~first
+            around = cv2.dilate(added.astype(np.uint8), disk(2 * int(round(margin * eye_distance)) + 1))
             found[box] |= added
             grown[box] |= found[box] | (wide_grown[box] & (around > 0))
+        if method == "learned" and margin > 0:
+            grown |= extend_mask(image, found, grown, face)
         union |= found.astype(np.uint8)
         growth.append(grown)
         kept.append(face)
