@@ -1,5 +1,5 @@
 """Training losses: pixel, adversarial (hinge, RaGAN, non-saturating), perceptual/style (VGG16), D feature matching,
-total variation, DMFN's self-guided regression and geometric alignment, FaceNet identity."""
+band energy, total variation, DMFN's self-guided regression and geometric alignment, FaceNet identity."""
 
 from unmask.losses.adversarial import (
     hinge_d_loss,
@@ -10,6 +10,7 @@ from unmask.losses.adversarial import (
     ragan_g_loss,
 )
 from unmask.losses.alignment import feature_centroids, geometric_alignment_loss
+from unmask.losses.band_energy import band_energy_loss
 from unmask.losses.feature_matching import feature_matching_loss
 from unmask.losses.identity import identity_loss
 from unmask.losses.perceptual import gram_matrix, perceptual_loss, style_loss
@@ -18,6 +19,7 @@ from unmask.losses.self_guided import error_guidance, self_guided_loss
 from unmask.losses.total_variation import total_variation_loss
 
 __all__ = [
+    "band_energy_loss",
     "error_guidance",
     "feature_centroids",
     "feature_matching_loss",

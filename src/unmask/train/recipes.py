@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from unmask.errors import UnmaskError
 from unmask.losses import (
+    band_energy_loss,
     error_guidance,
     feature_matching_loss,
     geometric_alignment_loss,
@@ -291,8 +292,9 @@ class TextureRecipe(RecipeGAN):
     """Texture fine-tuning (after LaMa and DeepFill v2): the hole is judged by a patch discriminator and by LPIPS on
     the real ImageNet VGG16, and only a small L1 keeps the fill's colours and layout.
 
-    ``hole * L1_hole + valid * L1_valid + perceptual * LPIPS-VGG(crop) + adv * hinge_G(D(crop)) + fm * FM_D(crop)``
-    with weights 1, 1, 1, 0.1, 1. L1 is on the raw output, the rest on the composite. D is a
+    ``hole * L1_hole + valid * L1_valid + perceptual * LPIPS-VGG(crop) + adv * hinge_G(D(crop)) + fm * FM_D(crop)
+    + band * band_energy(crop)`` with weights 1, 1, 1, 0.1, 1, 0 (:func:`band_energy_loss`: the fill's Laplacian
+    energy against the truth's at three scales). L1 is on the raw output, the rest on the composite. D is a
     :class:`PatchDiscriminator` (70x70 patches, spectral norm, hinge loss) that sees a square crop around the hole,
     resized to ``crop`` px (the same box for the real and the filled image, :func:`hole_boxes`), so its time goes to
     the mouth and chin, not to the known background; with ``vgg_path`` among the discriminator's kwargs it is a
@@ -305,7 +307,7 @@ class TextureRecipe(RecipeGAN):
     """
 
     default_losses: ClassVar[dict[str, float]] = {"hole": 1.0, "valid": 1.0, "perceptual": 1.0, "adv": 0.1,
-                                                  "fm": 1.0}
+                                                  "fm": 1.0, "band": 0.0}
     default_optim: ClassVar[dict[str, Any]] = {**RecipeGAN.default_optim, "lr_g": 1e-4}
 
     def __init__(self, *args: Any, lpips_path: str | None = None, crop: int = 128,
@@ -361,6 +363,9 @@ class TextureRecipe(RecipeGAN):
         if self.lpips is not None:
             terms["perceptual"] = self.lpips(fake, real).mean()
             total = total + w["perceptual"] * terms["perceptual"]
+        if w["band"]:
+            terms["band"] = band_energy_loss(fake, real, crop_mask)
+            total = total + w["band"] * terms["band"]
         return total, terms, {"real": real, "fake": fake, "mask": crop_mask}
 
     def discriminator_loss(self, image: torch.Tensor, mask: torch.Tensor, fakes: Fakes) -> torch.Tensor:
