@@ -2,8 +2,9 @@
 stopped short of, the rim under the chin.
 
 The segmenter sees each face in a 96² crop, where the side of a turned face is at the crop's edge and a large mask's
-lower part is often left out. GrabCut works at the photo's own scale (up to EXTEND_WORK px a side) with colour models of the found
-mask and of what lies around it and an edge-aware smoothness term, so it follows the mask's own colour and outline.
+lower part is often left out. GrabCut works on the photo around the find (scaled to at most EXTEND_WORK px a side)
+with colour models of the found mask and of what lies around it and an edge-aware smoothness term, so it follows the
+mask's own colour and outline.
 It may add only what lies beside the find (EXTEND_SIDE eye distances along the eye line) or below it
 (EXTEND_DOWN: a chin's shadow looks like a mask's), never above it (the skin under the eyes looks like a white mask's
 shading), never within EXTEND_KEEP_OUT eye distances of the eyes, and only what touches the find. Measured on
