@@ -10,10 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from unmask.losses.band_energy import laplacian, luminance
 from unmask.models.discriminators import hole_boxes
-
-LUMA = (0.299, 0.587, 0.114)
-LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 
 
 def laplacian_energy(image: torch.Tensor, mask: torch.Tensor, scale: int = 1) -> torch.Tensor:
@@ -22,13 +20,12 @@ def laplacian_energy(image: torch.Tensor, mask: torch.Tensor, scale: int = 1) ->
     The image is area-downsampled by ``scale`` first; the hole is shrunk by one pixel so the Laplacian never reads
     a pixel outside it. NaN where no hole pixel is left.
     """
-    luma = (image.double() * torch.tensor(LUMA, dtype=torch.float64).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    luma = luminance(image.double())
     hole = (mask > 0.5).double()
     if scale > 1:
         luma = F.avg_pool2d(luma, scale)
         hole = (F.avg_pool2d(hole, scale) > 0.5).double()
-    kernel = torch.tensor(LAPLACIAN, dtype=torch.float64).view(1, 1, 3, 3)
-    response = F.conv2d(F.pad(luma, (1, 1, 1, 1), mode="replicate"), kernel)
+    response = laplacian(luma)
     inner = 1.0 - F.max_pool2d(1.0 - hole, 3, stride=1, padding=1)
     count = inner.sum(dim=(1, 2, 3))
     mean = (response * inner).sum(dim=(1, 2, 3)) / count

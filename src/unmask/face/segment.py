@@ -428,8 +428,7 @@ def find_occlusions(image: np.ndarray, faces: list[Face] | None = None, settings
             around = cv2.dilate(added.astype(np.uint8), disk(2 * int(round(margin * eye_distance)) + 1))
             found[box] |= added
             grown[box] |= found[box] | (wide_grown[box] & (around > 0))
-        if method == "learned" and margin > 0:
-            grown |= extend_mask(image, found, grown, face)
+            grown |= extend_mask(image, found, grown, face)  # and GrabCut in the photo (unmask.face.extend)
         union |= found.astype(np.uint8)
         growth.append(grown)
         kept.append(face)

@@ -17,16 +17,26 @@ LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 FLOOR = 1e-4  # energy (luma in [0, 1], squared Laplacian) below which the log stops falling: flat skin's noise
 
 
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    """Rec. 601 luma of (B, 3, H, W) RGB, in the image's dtype: (B, 1, H, W)."""
+    return (image * image.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
+def laplacian(luma: torch.Tensor) -> torch.Tensor:
+    """4-neighbour Laplacian of (B, 1, H, W), edges replicated: (B, 1, H, W). The detail ratio of
+    :mod:`unmask.eval.realism` and this loss read the same response."""
+    return F.conv2d(F.pad(luma, (1, 1, 1, 1), mode="replicate"), luma.new_tensor(LAPLACIAN).view(1, 1, 3, 3))
+
+
 def local_band_energy(image: torch.Tensor, levels: int = 3, window: int = 7) -> list[torch.Tensor]:
     """Local mean of the squared luminance Laplacian over ``window`` px at ``levels`` scales (each half the last,
     area-averaged): (B, 3, H, W) in [0, 1] -> [(B, 1, H / 2^k, W / 2^k)]."""
-    luma = (image * image.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    kernel = image.new_tensor(LAPLACIAN).view(1, 1, 3, 3)
+    luma = luminance(image)
     energies = []
     for level in range(levels):
         if level:
             luma = F.avg_pool2d(luma, 2)
-        response = F.conv2d(F.pad(luma, (1, 1, 1, 1), mode="replicate"), kernel)
+        response = laplacian(luma)
         energies.append(F.avg_pool2d(response.square(), window, stride=1, padding=window // 2,
                                      count_include_pad=False))
     return energies
