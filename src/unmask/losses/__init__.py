@@ -10,7 +10,7 @@ from unmask.losses.adversarial import (
     ragan_g_loss,
 )
 from unmask.losses.alignment import feature_centroids, geometric_alignment_loss
-from unmask.losses.band_energy import band_energy_loss
+from unmask.losses.band_energy import band_energy_loss, hole_energy_loss
 from unmask.losses.feature_matching import feature_matching_loss
 from unmask.losses.identity import identity_loss
 from unmask.losses.perceptual import gram_matrix, perceptual_loss, style_loss
@@ -20,6 +20,7 @@ from unmask.losses.total_variation import total_variation_loss
 
 __all__ = [
     "band_energy_loss",
+    "hole_energy_loss",
     "error_guidance",
     "feature_centroids",
     "feature_matching_loss",

@@ -4,7 +4,8 @@ A blur has almost no Laplacian energy, so L1 and LPIPS averaged over every plaus
 (detail at 1:4 of a third of the real face's in photo mode, docs/MODELS.md). This loss compares the *log* of the
 local Laplacian energy of the fill and of the truth, at full, half and quarter size: under uncertainty its minimum
 is the median of the plausible energies, not zero, so a blur pays for every band it leaves empty, and the energy
-only has to be in the neighbourhood (a pooling window), not at the same pixel.
+only has to be in the neighbourhood (a pooling window), not at the same pixel. :func:`hole_energy_loss` compares
+the energy of the whole hole instead: the fill must hold as much structure as the real face, wherever it puts it.
 """
 
 from __future__ import annotations
@@ -64,4 +65,31 @@ def band_energy_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor,
         weight = (hole > 0.5).float()
         gap = (torch.log(ours + FLOOR) - torch.log(theirs + FLOOR)).abs()
         total = total + (gap * weight).sum() / weight.sum().clamp(min=1.0)
+    return total / levels
+
+
+def hole_energy_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor, levels: int = 3) -> torch.Tensor:
+    """Mean over samples and ``levels`` scales of |log(M_fake + FLOOR) - log(M_real + FLOOR)|, M the mean squared
+    luminance Laplacian over the hole shrunk by one pixel (what the detail ratio of :mod:`unmask.eval.realism`
+    reads): fake and real (B, 3, H, W) in [0, 1], mask (B, 1, H, W) with 1 = hole. Samples without a hole at a
+    scale are left out there; 0 when none has one.
+
+    Per-pixel energy under uncertainty settles on a soft median; the total does not care where the lip line goes,
+    only that there is one.
+    """
+    fake_energy = local_band_energy(fake.float(), levels, window=1)
+    real_energy = local_band_energy(real.float(), levels, window=1)
+    hole = mask.float()
+    total = fake.new_zeros((), dtype=torch.float32)
+    for level, (ours, theirs) in enumerate(zip(fake_energy, real_energy, strict=True)):
+        if level:
+            hole = F.avg_pool2d(hole, 2)
+        inner = 1.0 - F.max_pool2d(1.0 - (hole > 0.5).float(), 3, stride=1, padding=1)
+        count = inner.sum(dim=(1, 2, 3))
+        present = count > 0
+        if not present.any():
+            continue
+        mean_ours = (ours * inner).sum(dim=(1, 2, 3))[present] / count[present]
+        mean_theirs = (theirs * inner).sum(dim=(1, 2, 3))[present] / count[present]
+        total = total + (torch.log(mean_ours + FLOOR) - torch.log(mean_theirs + FLOOR)).abs().mean()
     return total / levels

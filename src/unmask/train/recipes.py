@@ -20,6 +20,7 @@ from unmask.losses import (
     geometric_alignment_loss,
     hinge_d_loss,
     hinge_g_loss,
+    hole_energy_loss,
     masked_l1,
     nsgan_d_loss,
     nsgan_g_loss,
@@ -293,8 +294,9 @@ class TextureRecipe(RecipeGAN):
     the real ImageNet VGG16, and only a small L1 keeps the fill's colours and layout.
 
     ``hole * L1_hole + valid * L1_valid + perceptual * LPIPS-VGG(crop) + adv * hinge_G(D(crop)) + fm * FM_D(crop)
-    + band * band_energy(crop)`` with weights 1, 1, 1, 0.1, 1, 0 (:func:`band_energy_loss`: the fill's Laplacian
-    energy against the truth's at three scales). L1 is on the raw output, the rest on the composite. D is a
+    + band * band_energy(crop) + energy * hole_energy(crop)`` with weights 1, 1, 1, 0.1, 1, 0, 0
+    (:func:`band_energy_loss`: the fill's local Laplacian energy against the truth's at three scales;
+    :func:`hole_energy_loss`: the same over the whole hole). L1 is on the raw output, the rest on the composite. D is a
     :class:`PatchDiscriminator` (70x70 patches, spectral norm, hinge loss) that sees a square crop around the hole,
     resized to ``crop`` px (the same box for the real and the filled image, :func:`hole_boxes`), so its time goes to
     the mouth and chin, not to the known background; with ``vgg_path`` among the discriminator's kwargs it is a
@@ -307,7 +309,7 @@ class TextureRecipe(RecipeGAN):
     """
 
     default_losses: ClassVar[dict[str, float]] = {"hole": 1.0, "valid": 1.0, "perceptual": 1.0, "adv": 0.1,
-                                                  "fm": 1.0, "band": 0.0}
+                                                  "fm": 1.0, "band": 0.0, "energy": 0.0}
     default_optim: ClassVar[dict[str, Any]] = {**RecipeGAN.default_optim, "lr_g": 1e-4}
 
     def __init__(self, *args: Any, lpips_path: str | None = None, crop: int = 128,
@@ -366,6 +368,9 @@ class TextureRecipe(RecipeGAN):
         if w["band"]:
             terms["band"] = band_energy_loss(fake, real, crop_mask)
             total = total + w["band"] * terms["band"]
+        if w["energy"]:
+            terms["energy"] = hole_energy_loss(fake, real, crop_mask)
+            total = total + w["energy"] * terms["energy"]
         return total, terms, {"real": real, "fake": fake, "mask": crop_mask}
 
     def discriminator_loss(self, image: torch.Tensor, mask: torch.Tensor, fakes: Fakes) -> torch.Tensor:
