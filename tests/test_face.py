@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -25,6 +26,7 @@ from unmask.face import (
 )
 from unmask.face import detect as detect_module
 from unmask.face.align import TEMPLATE_5
+from unmask.face.types import aligned_by_landmarks
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL_PHOTOS = [
@@ -114,6 +116,18 @@ def test_mean_shape_fallback(astronaut: np.ndarray, monkeypatch: pytest.MonkeyPa
     assert len(faces) == 1 and faces[0].mesh is None
     assert_sane_layout(faces[0])
     assert np.linalg.norm(faces[0].eye_centers() - faces[0].keypoints[:2], axis=1).max() < 8
+
+
+def test_fills_are_aligned_by_the_mesh_landmarks(astronaut_face: Face) -> None:
+    """With a mesh the alignment keypoints are its landmarks' (as the training crops'), without one YuNet's."""
+    moved = aligned_by_landmarks(astronaut_face)
+    assert np.allclose(moved.keypoints[:2], astronaut_face.eye_centers())
+    assert np.allclose(moved.keypoints[2], astronaut_face.landmarks[NOSE_TIP])
+    assert np.allclose(moved.keypoints[3:], astronaut_face.landmarks[[48, 54]])
+    assert not np.allclose(moved.keypoints, astronaut_face.keypoints)
+    assert np.array_equal(moved.landmarks, astronaut_face.landmarks) and moved.box is astronaut_face.box
+    bare = replace(astronaut_face, mesh=None)
+    assert aligned_by_landmarks(bare) is bare
 
 
 def test_flat_grey_has_no_face() -> None:

@@ -19,6 +19,7 @@ from unmask.face.align import template_matrix, transform_face, warp_points
 from unmask.face.reference import ReferenceUnusable, align_reference, check_pose, crop_landmarks
 from unmask.face.reference_blend import composite
 from unmask.face.segment import RESCUE_SCORE, find_occlusions
+from unmask.face.types import aligned_by_landmarks
 from unmask.grain import match_grain
 from unmask.io import as_rgb_uint8, image_to_tensor, load_mask, mask_to_tensor, tensor_to_image
 from unmask.large import FullSize, large_enough, paste_back, reduce
@@ -168,10 +169,11 @@ class PhotoPreparer:
             found, faces = find_occlusions(photo)  # also finds covered faces the detector scores low
             if not faces:
                 raise UnmaskError("no face found in the image")
-            job = PhotoJob(photo, grow_mask(found, self.grow), faces, self.feather, anchors=list(faces))
+            job = PhotoJob(photo, grow_mask(found, self.grow), faces, self.feather,
+                           anchors=[aligned_by_landmarks(face) for face in faces])
         else:
             faces = detect_faces(photo) or detect_faces(photo, min_score=RESCUE_SCORE)
-            job = PhotoJob(photo, hole, faces, 0.0, anchors=list(faces))
+            job = PhotoJob(photo, hole, faces, 0.0, anchors=[aligned_by_landmarks(face) for face in faces])
             if not faces:
                 job.notes.append("no face found: the hole was filled from a crop around it" if hole.any()
                                  else "no face found and the mask is empty: nothing was changed")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from unmask.errors import UnmaskError
-from unmask.face.types import EYE_LEFT, EYE_RIGHT, MOUTH_OUTER, NOSE_TIP, Face
+from unmask.face.types import Face, keypoints_from_landmarks
 
 MANIFEST_COLUMNS = (
     "path", "split", "source_set", "source_file", "identity", "group", "face_index", "score", "coverage",
@@ -74,9 +74,5 @@ def write_manifest(root: str | Path, rows: list[dict[str, object]], landmarks: n
 def face_from_landmarks(landmarks: np.ndarray, score: float = 1.0) -> Face:
     """Rebuild a Face (box, 5 keypoints) from 68 iBUG landmarks, e.g. those stored for an aligned crop."""
     landmarks = np.asarray(landmarks, dtype=np.float32)
-    keypoints = np.stack([
-        landmarks[EYE_LEFT].mean(0), landmarks[EYE_RIGHT].mean(0), landmarks[NOSE_TIP],
-        landmarks[MOUTH_OUTER][0], landmarks[MOUTH_OUTER][6],
-    ])
     box = np.concatenate([landmarks.min(0), landmarks.max(0)])
-    return Face(box=box, score=score, keypoints=keypoints, landmarks=landmarks)
+    return Face(box=box, score=score, keypoints=keypoints_from_landmarks(landmarks), landmarks=landmarks)
