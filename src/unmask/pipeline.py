@@ -412,7 +412,7 @@ def _paste(result: np.ndarray, union: np.ndarray, job: PhotoJob, face_job: FaceJ
     (outside the hole, or filled already) and without a step at the border (:func:`unmask.seam.remove_seam`); marks
     them in ``union``."""
     x0, y0, x1, y1 = face_job.box
-    back, validity = unwarp(crop, face_job.aligned)
+    back, validity = unwarp(crop, face_job.aligned, cv2.INTER_CUBIC)  # keeps more of the fill's detail
     inside, _ = unwarp(face_job.hole.astype(np.float32), face_job.aligned)
     hole = job.hole[y0:y1, x0:x1]
     paste = (inside > 0.5) & (validity > 0.99) & ((hole if part is None else part[y0:y1, x0:x1]) > 0)

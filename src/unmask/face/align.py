@@ -158,12 +158,14 @@ def transform_face(face: Face, matrix: np.ndarray) -> Face:
     )
 
 
-def unwarp(aligned_image: np.ndarray, aligned: AlignedFace) -> tuple[np.ndarray, np.ndarray]:
+def unwarp(aligned_image: np.ndarray, aligned: AlignedFace,
+           interpolation: int = cv2.INTER_LINEAR) -> tuple[np.ndarray, np.ndarray]:
     """Map an aligned crop (S, S) or (S, S, C) back to the photo frame with the exact inverse transform.
 
-    Returns the image (H, W) or (H, W, C) in the crop's dtype, zero where the crop does not reach, and a
-    float32 validity mask (H, W) in [0, 1] saying where the crop covers the photo. Only the crop's footprint in the
-    photo is warped (a big photo is not warped whole for a small face); the rest stays zero.
+    ``interpolation``: OpenCV's flag for the image (the validity is always bilinear). Returns the image (H, W) or
+    (H, W, C) in the crop's dtype, zero where the crop does not reach, and a float32 validity mask (H, W) in [0, 1]
+    saying where the crop covers the photo. Only the crop's footprint in the photo is warped (a big photo is not
+    warped whole for a small face); the rest stays zero.
     """
     height, width = aligned.source_shape
     side = aligned.size
@@ -173,15 +175,19 @@ def unwarp(aligned_image: np.ndarray, aligned: AlignedFace) -> tuple[np.ndarray,
     shifted = aligned.inverse.copy()
     shifted[:, 2] -= (x0, y0)  # footprint pixel (x, y) is photo pixel (x + x0, y + y0)
 
-    def back(plane: np.ndarray) -> np.ndarray:
+    def back(plane: np.ndarray, flags: int, border: int) -> np.ndarray:
         full = np.zeros((height, width), plane.dtype)
         if x1 > x0 and y1 > y0:
             full[y0:y1, x0:x1] = cv2.warpAffine(np.ascontiguousarray(plane), shifted, (int(x1 - x0), int(y1 - y0)),
-                                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                                borderValue=0)
+                                                flags=flags, borderMode=border, borderValue=0)
         return full
 
+    validity = back(np.ones(aligned_image.shape[:2], np.float32), cv2.INTER_LINEAR, cv2.BORDER_CONSTANT)
+    # a kernel wider than bilinear would ring against zeros at the crop's edge: repeat the edge, then clear outside
+    border = cv2.BORDER_CONSTANT if interpolation == cv2.INTER_LINEAR else cv2.BORDER_REPLICATE
     channels = [aligned_image] if aligned_image.ndim == 2 else np.moveaxis(aligned_image, 2, 0)
-    planes = [back(plane) for plane in channels]
+    planes = [back(plane, interpolation, border) for plane in channels]
     image = planes[0] if aligned_image.ndim == 2 else np.stack(planes, axis=2)
-    return image, back(np.ones(aligned_image.shape[:2], np.float32))
+    if border != cv2.BORDER_CONSTANT:
+        image[validity == 0] = 0
+    return image, validity
