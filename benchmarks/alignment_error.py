@@ -3,9 +3,9 @@
 Training crops are aligned by the keypoints of each face's landmarks (found on the clean face). Held-out faces are
 enlarged to a ``--size``² photo and get a synthetic occluder (as in photo-mode evaluation; ``clean``: none); the
 face is detected on that photo and the similarity between the 256² crop it gives and the training alignment is
-measured (the move that takes the training crop onto the detected one), for two sets of keypoints: YuNet's own
-and those of the FaceMesh landmarks, which the pipeline aligns by when the mesh fits
-(``unmask.face.types.aligned_by_landmarks``; YuNet's otherwise):
+measured (the move that takes the training crop onto the detected one), for three sets of keypoints: YuNet's own,
+those of the FaceMesh landmarks, and those the pipeline aligns by (``unmask.face.keypoints.aligned_for_filling``:
+the mesh's, with the nose tip and mouth corners under the hole taken from the mean face; YuNet's without a mesh):
 
     python benchmarks/alignment_error.py --data prepared/hq256 --limit 40 \
         --kinds clean surgical n95 kn95 cloth bar
@@ -25,13 +25,14 @@ import numpy as np
 from unmask.eval.harness import load_eval_set, occlusion_rng, resize_sample
 from unmask.face import detect_faces
 from unmask.face.align import invert_matrix, template_matrix
-from unmask.face.types import aligned_by_landmarks
+from unmask.face.keypoints import aligned_for_filling
+from unmask.face.types import keypoints_from_landmarks
 from unmask.occlusion import occlude
 
 CROP = 256
 MOUTH = np.array([[100.0, 190.0], [156.0, 190.0], [128.0, 210.0], [128.0, 170.0]])  # mouth corners, lips, in the crop
 FRAME = np.array([[0.0, 0.0], [CROP, 0.0], [0.0, CROP], [CROP, CROP], [CROP / 2, CROP / 2]])  # corners, centre
-SOURCES = ("yunet", "pipeline")
+SOURCES = ("yunet", "mesh", "pipeline")
 
 
 def crop_move(reference: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -72,13 +73,16 @@ def main() -> None:
     for index, sample in enumerate(samples):
         photo, face = resize_sample(sample.image, sample.face, args.size)
         for kind in args.kinds:
-            shown = photo if kind == "clean" else occlude(photo, kind, occlusion_rng(0, index, kind), face=face)[0]
+            shown, hole = ((photo, np.zeros(photo.shape[:2], np.uint8)) if kind == "clean"
+                           else occlude(photo, kind, occlusion_rng(0, index, kind), face=face))
             found = detect_faces(shown, max_faces=1)
             if not found:
                 continue
             meshed[kind] += found[0].mesh is not None
-            moves[(kind, "yunet")].append(crop_move(face.keypoints, found[0].keypoints))
-            moves[(kind, "pipeline")].append(crop_move(face.keypoints, aligned_by_landmarks(found[0]).keypoints))
+            mesh = keypoints_from_landmarks(found[0].landmarks) if found[0].mesh is not None else found[0].keypoints
+            for source, keypoints in (("yunet", found[0].keypoints), ("mesh", mesh),
+                                      ("pipeline", aligned_for_filling(found[0], hole).keypoints)):
+                moves[(kind, source)].append(crop_move(face.keypoints, keypoints))
     for kind in args.kinds:
         for source in SOURCES:
             move = np.array(moves[(kind, source)])

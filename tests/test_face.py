@@ -26,7 +26,7 @@ from unmask.face import (
 )
 from unmask.face import detect as detect_module
 from unmask.face.align import TEMPLATE_5
-from unmask.face.types import aligned_by_landmarks
+from unmask.face.keypoints import aligned_for_filling, covered_keypoints
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL_PHOTOS = [
@@ -120,14 +120,32 @@ def test_mean_shape_fallback(astronaut: np.ndarray, monkeypatch: pytest.MonkeyPa
 
 def test_fills_are_aligned_by_the_mesh_landmarks(astronaut_face: Face) -> None:
     """With a mesh the alignment keypoints are its landmarks' (as the training crops'), without one YuNet's."""
-    moved = aligned_by_landmarks(astronaut_face)
+    moved = aligned_for_filling(astronaut_face)
     assert np.allclose(moved.keypoints[:2], astronaut_face.eye_centers())
     assert np.allclose(moved.keypoints[2], astronaut_face.landmarks[NOSE_TIP])
     assert np.allclose(moved.keypoints[3:], astronaut_face.landmarks[[48, 54]])
     assert not np.allclose(moved.keypoints, astronaut_face.keypoints)
     assert np.array_equal(moved.landmarks, astronaut_face.landmarks) and moved.box is astronaut_face.box
     bare = replace(astronaut_face, mesh=None)
-    assert aligned_by_landmarks(bare) is bare
+    assert aligned_for_filling(bare) is bare
+
+
+def test_keypoints_under_the_hole_come_from_the_mean_face(astronaut: np.ndarray, astronaut_face: Face) -> None:
+    """Mouth corners under the hole are the mean face's, placed by the eyes; the eyes and an uncovered nose tip stay
+    the mesh's; no hole changes nothing."""
+    mesh = aligned_for_filling(astronaut_face).keypoints
+    hole = np.zeros(astronaut.shape[:2], np.uint8)
+    assert np.allclose(covered_keypoints(astronaut_face, hole), mesh)
+    mouth = astronaut_face.landmarks[MOUTH_OUTER]
+    x0, y0 = mouth.min(0).astype(int) - 3
+    x1, y1 = mouth.max(0).astype(int) + 4
+    hole[y0:y1, x0:x1] = 1
+    covered = covered_keypoints(astronaut_face, hole)
+    assert np.allclose(covered[:3], mesh[:3]) and not np.allclose(covered[3:], mesh[3:])
+    eye_distance = np.linalg.norm(mesh[1] - mesh[0])
+    assert np.linalg.norm(covered[3:] - mesh[3:], axis=1).max() < 0.3 * eye_distance  # a face's mouth, near its own
+    assert covered[3, 0] < covered[4, 0] and covered[3:, 1].min() > mesh[2, 1]  # left of right, below the nose
+    assert np.allclose(aligned_for_filling(astronaut_face, hole).keypoints, covered)
 
 
 def test_flat_grey_has_no_face() -> None:

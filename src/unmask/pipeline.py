@@ -16,10 +16,10 @@ from unmask.cover import FaceJob, box_face, cover, cut
 from unmask.errors import UnmaskError
 from unmask.face import Face, detect_faces, unwarp
 from unmask.face.align import template_matrix, transform_face, warp_points
+from unmask.face.keypoints import aligned_for_filling
 from unmask.face.reference import ReferenceUnusable, align_reference, check_pose, crop_landmarks
 from unmask.face.reference_blend import composite
 from unmask.face.segment import RESCUE_SCORE, find_occlusions
-from unmask.face.types import aligned_by_landmarks
 from unmask.grain import match_grain
 from unmask.io import as_rgb_uint8, image_to_tensor, load_mask, mask_to_tensor, tensor_to_image
 from unmask.large import FullSize, large_enough, paste_back, reduce
@@ -169,11 +169,12 @@ class PhotoPreparer:
             found, faces = find_occlusions(photo)  # also finds covered faces the detector scores low
             if not faces:
                 raise UnmaskError("no face found in the image")
-            job = PhotoJob(photo, grow_mask(found, self.grow), faces, self.feather,
-                           anchors=[aligned_by_landmarks(face) for face in faces])
+            hole = grow_mask(found, self.grow)
+            job = PhotoJob(photo, hole, faces, self.feather,
+                           anchors=[aligned_for_filling(face, hole) for face in faces])
         else:
             faces = detect_faces(photo) or detect_faces(photo, min_score=RESCUE_SCORE)
-            job = PhotoJob(photo, hole, faces, 0.0, anchors=[aligned_by_landmarks(face) for face in faces])
+            job = PhotoJob(photo, hole, faces, 0.0, anchors=[aligned_for_filling(face, hole) for face in faces])
             if not faces:
                 job.notes.append("no face found: the hole was filled from a crop around it" if hole.any()
                                  else "no face found and the mask is empty: nothing was changed")

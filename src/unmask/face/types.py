@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,11 +43,3 @@ class Face:
         """(2, 2) centres of the image-left and image-right eye from the 68 landmarks."""
         return np.stack([self.landmarks[EYE_LEFT].mean(0), self.landmarks[EYE_RIGHT].mean(0)])
 
-
-def aligned_by_landmarks(face: Face) -> Face:
-    """The face with the keypoints of its FaceMesh landmarks when the mesh fitted, else as it is.
-
-    The training crops are aligned by the keypoints of their landmarks. On held-out faces the crop aligned by YuNet's
-    keypoints moves a median 2.9 % of its side from that alignment (clean) and 6.0-6.7 % (masked, eye bars), the
-    one aligned by the mesh's 0.3 % and 1.9-5.7 % (``benchmarks/alignment_error.py``)."""
-    return face if face.mesh is None else replace(face, keypoints=keypoints_from_landmarks(face.landmarks))
