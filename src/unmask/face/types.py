@@ -42,4 +42,3 @@ class Face:
     def eye_centers(self) -> np.ndarray:
         """(2, 2) centres of the image-left and image-right eye from the 68 landmarks."""
         return np.stack([self.landmarks[EYE_LEFT].mean(0), self.landmarks[EYE_RIGHT].mean(0)])
-
