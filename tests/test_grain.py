@@ -86,6 +86,30 @@ def test_grain_comes_from_skin_not_from_the_clothes_or_hair_next_to_the_hole():
     assert 0.5 * skin_noise < added[hole > 0].std() < 1.5 * skin_noise  # the skin's grain, not the knit's
 
 
+def test_a_ring_of_hair_with_little_skin_gives_no_grain():
+    """Black, streaky hair all round the hole but for a strip of skin too small to learn grain from: no grain (taking
+    the ring's nearest quarter whatever its colour drew the hair's streaks across the face)."""
+    photo, result, hole = _grainy_photo_with_smooth_fill()
+    hair = np.ones(photo.shape[:2], bool)
+    hair[18:50, 40:80] = False  # a little forehead skin above the hole
+    hair[hole > 0] = False
+    streaks = 25 * np.sin(np.arange(photo.shape[1]) * 1.3)[None, :, None]
+    photo[hair] = np.clip(np.array([25, 20, 20]) + streaks + np.zeros_like(photo, float), 0, 255)[hair]
+    result[hole == 0] = photo[hole == 0]
+    assert np.array_equal(match_grain(photo, result, hole), result)
+
+
+def test_strands_of_hair_over_the_skin_are_not_taken_for_grain():
+    """Skin with thin dark strands across the whole ring (its colour, blurred, is still skin's): every patch holds
+    parallel lines, none is grain, so none is laid over the fill."""
+    photo, result, hole = _grainy_photo_with_smooth_fill()
+    photo = photo.astype(np.int16)
+    photo[:, ::5] -= 30  # a 1 px strand every 5 px, top to bottom
+    photo = np.clip(photo, 0, 255).astype(np.uint8)
+    result[hole == 0] = photo[hole == 0]
+    assert np.array_equal(match_grain(photo, result, hole), result)
+
+
 def test_grain_is_taken_only_from_the_given_region_when_it_holds_enough_skin():
     photo, result, hole = _grainy_photo_with_smooth_fill()
     sweater = np.zeros(photo.shape[:2], bool)

@@ -7,7 +7,8 @@ pixels around the hole is cut into small patches, the patches are laid over the 
 overlap-add window (which keeps their variance), and the result is scaled so the hole's grain matches the ring's.
 Only the skin's grain is taken from the ring, never structure or another material's: the ring is cut down to the
 pixels whose local colour is near the fill's (not hair, clothes or background), patches with edges in them (glasses,
-the jaw line) are left out, and the residual is clipped. Only changed pixels are touched.
+the jaw line) or parallel lines (strands of hair over the cheek) are left out, and the residual is clipped. Only
+changed pixels are touched.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ MIN_PATCHES = 8  # fewer clean patches than this in the ring: too little skin to
 MIN_GAIN = 0.5  # grain std (0-255 levels) below which nothing is added
 ENOUGH = 0.9  # a fill with this share of the ring's grain already has its own
 SKIN_DISTANCE = 48.0  # RGB distance from the fill's median colour within which a ring pixel counts as skin
-SKIN_SHARE = 0.25  # ... and the nearest quarter of the ring counts whatever its distance (a fill of mixed colours)
+SKIN_SHARE = 0.25  # ... and the nearest quarter of the ring counts (a fill of mixed colours) ...
+SKIN_FAR = 96.0  # ... if that is within this distance: a ring of black hair around pale skin is not skin
+MAX_COHERENCE = 0.3  # gradients lined up more than this are strands, not grain (noise: 99 % under 0.2)
 
 
 def _high_pass(image: np.ndarray) -> np.ndarray:
@@ -40,13 +43,14 @@ def _robust_std(values: np.ndarray) -> np.ndarray:
 
 def _skin(photo: np.ndarray, around: np.ndarray, colour: np.ndarray) -> np.ndarray:
     """The pixels of ``around`` whose local colour (blurred over a quarter patch) is near ``colour``: within
-    ``SKIN_DISTANCE`` or among the nearest ``SKIN_SHARE`` of the ring. That is the ring's skin, without the hair,
-    patterned clothes or background next to it."""
+    ``SKIN_DISTANCE`` or among the nearest ``SKIN_SHARE`` of the ring, never beyond ``SKIN_FAR``. That is the
+    ring's skin, without the hair, patterned clothes or background next to it."""
     if not around.any():
         return around
     local = cv2.GaussianBlur(photo.astype(np.float32), (0, 0), PATCH / 4)
     distance = np.linalg.norm(local - colour, axis=-1)
-    return around & (distance <= max(SKIN_DISTANCE, float(np.quantile(distance[around], SKIN_SHARE))))
+    share = min(float(np.quantile(distance[around], SKIN_SHARE)), SKIN_FAR)
+    return around & (distance <= max(SKIN_DISTANCE, share))
 
 
 def _window() -> np.ndarray:
@@ -67,7 +71,17 @@ def _grain_patches(residual: np.ndarray, around: np.ndarray, target: np.ndarray)
     clipped = np.clip(residual, -3 * target, 3 * target)
     patches = np.stack([clipped[y:y + PATCH, x:x + PATCH] for y, x in zip(ys, xs, strict=True)])
     spread = patches.reshape(len(patches), -1, patches.shape[-1]).std(1).max(1)
-    return patches[spread <= 1.5 * float(target.max())]  # patches with an edge in them carry structure
+    clean = (spread <= 1.5 * float(target.max())) & (_coherence(patches) <= MAX_COHERENCE)
+    return patches[clean]  # patches with an edge or strands in them carry structure
+
+
+def _coherence(patches: np.ndarray) -> np.ndarray:
+    """How much one direction dominates the gradients of each of (N, P, P, C) patches: 0 for grain that runs every
+    way, 1 for parallel lines (hair strands, fabric weave). From the patch's summed structure tensor."""
+    grey = patches.mean(-1)
+    gy, gx = np.gradient(grey, axis=(1, 2))
+    xx, yy, xy = (gx * gx).sum((1, 2)), (gy * gy).sum((1, 2)), (gx * gy).sum((1, 2))
+    return np.sqrt((xx - yy) ** 2 + 4 * xy ** 2) / np.maximum(xx + yy, 1e-6)
 
 
 def _lay(patches: np.ndarray, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:

@@ -70,9 +70,9 @@ def band_energy_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor,
 
 def hole_energy_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor, levels: int = 3) -> torch.Tensor:
     """Mean over samples and ``levels`` scales of |log(M_fake + FLOOR) - log(M_real + FLOOR)|, M the mean squared
-    luminance Laplacian over the hole shrunk by one pixel (what the detail ratio of :mod:`unmask.eval.realism`
-    reads): fake and real (B, 3, H, W) in [0, 1], mask (B, 1, H, W) with 1 = hole. Samples without a hole at a
-    scale are left out there; 0 when none has one.
+    luminance Laplacian over the hole shrunk by one pixel (the detail ratio of :mod:`unmask.eval.realism` reads its
+    variance, nearly the same: a Laplacian averages near zero): fake and real (B, 3, H, W) in [0, 1], mask
+    (B, 1, H, W) with 1 = hole. Samples without a hole at a scale are left out there; 0 when none has one.
 
     Per-pixel energy under uncertainty settles on a soft median; the total does not care where the lip line goes,
     only that there is one.
