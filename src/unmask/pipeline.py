@@ -169,16 +169,15 @@ class PhotoPreparer:
             found, faces = find_occlusions(photo)  # also finds covered faces the detector scores low
             if not faces:
                 raise UnmaskError("no face found in the image")
-            hole = grow_mask(found, self.grow)
-            job = PhotoJob(photo, hole, faces, self.feather,
-                           anchors=[aligned_for_filling(face, hole) for face in faces])
+            job = PhotoJob(photo, grow_mask(found, self.grow), faces, self.feather)
         else:
             faces = detect_faces(photo) or detect_faces(photo, min_score=RESCUE_SCORE)
-            job = PhotoJob(photo, hole, faces, 0.0, anchors=[aligned_for_filling(face, hole) for face in faces])
-            if not faces:
-                job.notes.append("no face found: the hole was filled from a crop around it" if hole.any()
-                                 else "no face found and the mask is empty: nothing was changed")
-                job.anchors = [box_face(hole)] if hole.any() else []
+            job = PhotoJob(photo, hole, faces, 0.0)
+        job.anchors = [aligned_for_filling(face, job.hole) for face in faces]
+        if not faces:  # only a given mask gets here
+            job.notes.append("no face found: the hole was filled from a crop around it" if job.hole.any()
+                             else "no face found and the mask is empty: nothing was changed")
+            job.anchors = [box_face(job.hole)] if job.hole.any() else []
         job.jobs = [face_job for anchor in job.anchors
                     if (face_job := cut(photo, job.hole, anchor, self.size)) is not None]
         return job

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unmask.losses.band_energy import laplacian, luminance
+from unmask.losses.band_energy import inside_hole, laplacian, luminance
 from unmask.models.discriminators import hole_boxes
 
 
@@ -26,7 +26,7 @@ def laplacian_energy(image: torch.Tensor, mask: torch.Tensor, scale: int = 1) ->
         luma = F.avg_pool2d(luma, scale)
         hole = (F.avg_pool2d(hole, scale) > 0.5).double()
     response = laplacian(luma)
-    inner = 1.0 - F.max_pool2d(1.0 - hole, 3, stride=1, padding=1)
+    inner = inside_hole(hole)
     count = inner.sum(dim=(1, 2, 3))
     mean = (response * inner).sum(dim=(1, 2, 3)) / count
     return ((response - mean.view(-1, 1, 1, 1)).square() * inner).sum(dim=(1, 2, 3)) / count

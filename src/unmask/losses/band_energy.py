@@ -29,6 +29,11 @@ def laplacian(luma: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(luma, (1, 1, 1, 1), mode="replicate"), luma.new_tensor(LAPLACIAN).view(1, 1, 3, 3))
 
 
+def inside_hole(hole: torch.Tensor) -> torch.Tensor:
+    """A 0/1 hole (B, 1, H, W) shrunk by one pixel, so a 3x3 Laplacian read there sees no pixel outside it."""
+    return 1.0 - F.max_pool2d(1.0 - hole, 3, stride=1, padding=1)
+
+
 def local_band_energy(image: torch.Tensor, levels: int = 3, window: int = 7) -> list[torch.Tensor]:
     """Local mean of the squared luminance Laplacian over ``window`` px at ``levels`` scales (each half the last,
     area-averaged): (B, 3, H, W) in [0, 1] -> [(B, 1, H / 2^k, W / 2^k)]."""
@@ -84,7 +89,7 @@ def hole_energy_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor,
     for level, (ours, theirs) in enumerate(zip(fake_energy, real_energy, strict=True)):
         if level:
             hole = F.avg_pool2d(hole, 2)
-        inner = 1.0 - F.max_pool2d(1.0 - (hole > 0.5).float(), 3, stride=1, padding=1)
+        inner = inside_hole((hole > 0.5).float())
         count = inner.sum(dim=(1, 2, 3))
         present = count > 0
         if not present.any():
